@@ -1,0 +1,165 @@
+"""The four kinds of component a plugin can provide, and the values they exchange.
+
+Every component class has a ``name`` (what recipes call it), a one-line
+``description`` and an ``Options`` pydantic model, validated from the recipe
+and shown by ``loraforge plugins``. Nothing here imports torch: model objects
+are passed through as they come.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from loraforge.recipe import ModelSection
+
+
+class NoOptions(BaseModel):
+    """Options of a component that takes none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Component:
+    """Base of every component: a name, a description and validated options."""
+
+    kind: ClassVar[str] = "component"
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type[BaseModel]] = NoOptions
+
+    def __init__(self, options: BaseModel | None = None):
+        self.options = options if options is not None else self.Options()
+
+
+@dataclass
+class LoadedModel:
+    """What a model loader returns.
+
+    ``default_targets`` are the family's usual LoRA targets (used when the
+    recipe leaves ``lora.targets`` at ``"auto"``); ``quantized`` says whether
+    the weights were loaded through bitsandbytes.
+    """
+
+    model: Any
+    tokenizer: Any
+    default_targets: list[str] = field(default_factory=lambda: ["q_proj", "v_proj"])
+    quantized: bool = False
+
+
+class ModelLoader(Component):
+    """Loads a model and its tokenizer as ``[model]`` describes."""
+
+    kind = "loader"
+
+    def handles(self, config: Mapping[str, Any]) -> bool:
+        """Whether this loader is the one for a checkpoint with this ``config.json``."""
+        return False
+
+    def load(self, spec: ModelSection) -> LoadedModel:
+        raise NotImplementedError
+
+
+class TargetSelector(Component):
+    """Chooses the modules that get LoRA layers."""
+
+    kind = "selector"
+
+    def select(self, model: Any, defaults: Sequence[str]) -> list[str]:
+        """Return module names: leaf names (``q_proj``) or full dotted names."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of a sample's text; ``trained`` pieces count in the loss."""
+
+    text: str
+    trained: bool = True
+
+
+@dataclass(frozen=True)
+class Sample:
+    """What a formatter makes of one row: text segments, trained or masked."""
+
+    segments: tuple[Segment, ...]
+
+    @classmethod
+    def of_text(cls, text: str) -> Sample:
+        """All of ``text`` is trained."""
+        return cls((Segment(text, True),))
+
+    @classmethod
+    def of_prompt(cls, prompt: str, completion: str) -> Sample:
+        """Only ``completion`` is trained; ``prompt`` is context."""
+        return cls((Segment(prompt, False), Segment(completion, True)))
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+
+class RowError(ValueError):
+    """Raised by a formatter for a row it cannot use."""
+
+    def __init__(self, message: str, *, column: str | None = None):
+        super().__init__(message)
+        self.column = column
+
+
+class DatasetFormatter(Component):
+    """Turns one data row into a :class:`Sample`."""
+
+    kind = "formatter"
+
+    def columns(self) -> set[str]:
+        """The columns every row must have (checked before formatting starts)."""
+        return set()
+
+    def format(self, row: Mapping[str, Any]) -> Sample:
+        raise NotImplementedError
+
+
+@dataclass
+class RunInfo:
+    """What a callback is told when a run begins."""
+
+    output_dir: str
+    max_steps: int
+    epochs: float
+    trainable_parameters: int
+    total_parameters: int
+    resumed_from_step: int = 0
+
+
+class TrainingCallback(Component):
+    """Told about a run's events, on the main process only."""
+
+    kind = "callback"
+
+    def on_begin(self, run: RunInfo) -> None:
+        pass
+
+    def on_log(self, step: int, logs: dict[str, float]) -> None:
+        pass
+
+    def on_evaluate(self, step: int, metrics: dict[str, float]) -> None:
+        pass
+
+    def on_save(self, step: int, path: str) -> None:
+        pass
+
+    def on_end(self, summary: dict[str, Any]) -> None:
+        pass
+
+
+KINDS: dict[str, type[Component]] = {
+    "loader": ModelLoader,
+    "formatter": DatasetFormatter,
+    "selector": TargetSelector,
+    "callback": TrainingCallback,
+}

@@ -1,0 +1,66 @@
+"""The one family of errors a user is meant to see.
+
+Every error carries what went wrong, where (a recipe field, a data row, a
+plugin name) and how to fix it. The CLI prints them as a short panel and
+exits 2; anything else reaching the user is a bug.
+"""
+
+from __future__ import annotations
+
+
+class LoraforgeError(Exception):
+    """An error caused by the user's input or environment, with a hint to fix it."""
+
+    title = "Error"
+
+    def __init__(self, message: str, *, where: str | None = None, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.where = where
+        self.hint = hint
+
+    def __str__(self) -> str:
+        parts = [f"{self.where}: {self.message}" if self.where else self.message]
+        if self.hint:
+            parts.append(self.hint)
+        return "\n".join(parts)
+
+
+class RecipeError(LoraforgeError):
+    """The recipe file is missing, not valid TOML, or fails validation."""
+
+    title = "Invalid recipe"
+
+    def __init__(self, problems: list[str], *, where: str | None = None, hint: str | None = None):
+        self.problems = problems
+        super().__init__("\n".join(problems), where=where, hint=hint)
+
+
+class PluginError(LoraforgeError):
+    """A plugin could not be loaded, registered a clash, or failed inside a hook."""
+
+    title = "Plugin error"
+
+
+class UnknownComponentError(LoraforgeError):
+    """A recipe names a loader, selector, formatter or callback that no plugin provides."""
+
+    title = "Unknown component"
+
+
+class ModelError(LoraforgeError):
+    """The model cannot be loaded, quantized or targeted as the recipe asks."""
+
+    title = "Model error"
+
+
+class DataError(LoraforgeError):
+    """The dataset is missing, or a row does not fit the formatter."""
+
+    title = "Data error"
+
+
+class OutputError(LoraforgeError):
+    """The output directory cannot be used as asked."""
+
+    title = "Output error"

@@ -1,0 +1,102 @@
+"""The hooks a loraforge plugin implements.
+
+A plugin is a module (or object) registered under the entry-point group
+``loraforge``. It implements any of the four hooks below with
+``@loraforge.hookimpl``; each hook receives a ``register`` callable and calls
+it once per component class it provides::
+
+    from loraforge import hookimpl
+    from loraforge.components import DatasetFormatter, Sample
+
+    class Shout(DatasetFormatter):
+        name = "shout"
+
+        def format(self, row):
+            return Sample.of_text(row["text"].upper())
+
+    @hookimpl
+    def register_dataset_formatters(register):
+        register(Shout)
+
+Components are referred to by ``name`` in recipes; two components of one kind
+with the same name are an error. This module imports neither torch nor
+textual, so a plugin's registration costs nothing until a run needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("loraforge")
+hookimpl = pluggy.HookimplMarker("loraforge")
+
+
+@hookspec
+def register_model_loaders(register: Callable[[type], None]) -> None:
+    """Register model loaders: the code that turns ``[model]`` into a model and tokenizer.
+
+    Called once, when loraforge first needs its registry of components
+    (``loraforge run``, ``validate``, ``plugins``).
+
+    :param register: call ``register(cls)`` with each
+        :class:`loraforge.components.ModelLoader` subclass the plugin provides.
+        The class's ``name`` is what a recipe's ``model.loader`` refers to;
+        its ``Options`` pydantic model validates the loader's options.
+
+    Return nothing. A loader's ``handles(config)`` lets loraforge pick it
+    automatically when a recipe names no loader; ``load(spec)`` must return a
+    :class:`loraforge.components.LoadedModel` and must not run remote code
+    unless ``spec.trust_remote_code`` is true.
+    """
+
+
+@hookspec
+def register_dataset_formatters(register: Callable[[type], None]) -> None:
+    """Register dataset formatters: the code that turns one data row into training text.
+
+    Called once, when loraforge first needs its registry of components.
+
+    :param register: call ``register(cls)`` with each
+        :class:`loraforge.components.DatasetFormatter` subclass the plugin
+        provides. Recipes refer to it as ``data.formatter``.
+
+    Return nothing. A formatter's ``format(row)`` returns a
+    :class:`loraforge.components.Sample`; the segments it marks as not trained
+    (a prompt) are masked out of the loss. It raises
+    :class:`loraforge.components.RowError` for a row it cannot use, naming the
+    column, so the user is told the file, row and column.
+    """
+
+
+@hookspec
+def register_target_selectors(register: Callable[[type], None]) -> None:
+    """Register target-module selectors: the code that decides where LoRA layers go.
+
+    Called once, when loraforge first needs its registry of components.
+
+    :param register: call ``register(cls)`` with each
+        :class:`loraforge.components.TargetSelector` subclass the plugin
+        provides. Recipes refer to it as ``lora.targets``.
+
+    Return nothing. A selector's ``select(model, defaults)`` returns module
+    names (a leaf name such as ``q_proj`` or a full dotted name); loraforge
+    checks every name against the model before LoRA is applied.
+    """
+
+
+@hookspec
+def register_callbacks(register: Callable[[type], None]) -> None:
+    """Register training callbacks: code told about a run's events.
+
+    Called once, when loraforge first needs its registry of components.
+
+    :param register: call ``register(cls)`` with each
+        :class:`loraforge.components.TrainingCallback` subclass the plugin
+        provides. Recipes list them in ``train.callbacks``.
+
+    Return nothing. A callback's ``on_begin``, ``on_log``, ``on_evaluate``,
+    ``on_save`` and ``on_end`` methods are called on the main process only;
+    they must not change the training state.
+    """

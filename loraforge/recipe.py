@@ -1,0 +1,267 @@
+"""The recipe: a TOML file with one table per section, validated by pydantic.
+
+Sections are ``[model]``, ``[lora]``, ``[data]``, ``[train]`` and
+``[output]``. Components (loader, target selector, formatter, callbacks) are
+named by a string, or by a table whose ``name`` key names the component and
+whose other keys are its options::
+
+    [data.formatter]
+    name = "template"
+    template = "Review: {text} Label: {label}"
+
+Paths to inputs are relative to the recipe file; ``output.dir`` is relative
+to the working directory. This module imports neither torch nor textual.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from loraforge.errors import RecipeError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class ComponentRef(BaseModel):
+    """A component by name, with its options as the other keys of the table."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str = Field(description="The component's name, as `loraforge plugins` lists it.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_name(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+    def to_toml(self) -> str | dict[str, Any]:
+        return {"name": self.name, **self.options} if self.options else self.name
+
+
+class ModelSection(Section):
+    """Which base model to load, and how."""
+
+    path: str | None = Field(
+        None, description="A local checkpoint directory or a hub id (e.g. meta-llama/Llama-2-7b-hf)."
+    )
+    loader: ComponentRef | None = Field(
+        None, description="The model loader; by default the one that recognises the checkpoint."
+    )
+    revision: str | None = Field(None, description="Hub revision (branch, tag or commit).")
+    quantization: Literal["none", "8bit", "4bit"] = Field(
+        "none", description="Load the frozen base weights in 8-bit or 4-bit through bitsandbytes."
+    )
+    dtype: Literal["auto", "float32", "float16", "bfloat16"] = Field(
+        "auto", description="Dtype of the base weights that are not quantized."
+    )
+    device_map: str | None = Field(
+        None, description='Passed to from_pretrained, e.g. "auto" to spread a model over GPUs.'
+    )
+    trust_remote_code: bool = Field(
+        False, description="Run modeling code shipped with the checkpoint. Only for sources you trust."
+    )
+
+
+class LoraSection(Section):
+    """The LoRA adapter: its shape and where it goes."""
+
+    r: int = Field(8, gt=0, description="Rank of the low-rank A/B matrices.")
+    alpha: float = Field(16, gt=0, description="Scaling numerator: updates are scaled by alpha / r.")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA input.")
+    targets: ComponentRef | list[str] = Field(
+        default_factory=lambda: ComponentRef(name="auto"),
+        description='A target selector ("auto", "qv", "attention", "all-linear", "regex") or a '
+        "list of module names.",
+    )
+    bias: Literal["none", "all", "lora_only"] = Field("none", description="Which biases to train.")
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _targets(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return {"name": "modules", "names": value}
+        return value
+
+
+class DataSection(Section):
+    """The training data and how rows become text."""
+
+    path: str = Field(description="A data file (.jsonl, .json, .csv, .parquet, .txt).")
+    formatter: ComponentRef = Field(
+        default_factory=lambda: ComponentRef(name="text"),
+        description="The dataset formatter and its options.",
+    )
+    max_length: int = Field(512, gt=1, description="Tokens per sample; longer samples are truncated.")
+
+
+class TrainSection(Section):
+    """The training loop, run by transformers' Trainer."""
+
+    epochs: float = Field(1, gt=0, description="Passes over the data.")
+    max_steps: int | None = Field(None, gt=0, description="Stop after this many optimizer steps.")
+    batch_size: int = Field(4, gt=0, description="Samples per device per forward pass.")
+    grad_accum: int = Field(1, gt=0, description="Forward passes per optimizer step.")
+    learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
+    weight_decay: float = Field(0.0, ge=0)
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="Mixed precision: auto picks bf16 or fp16 on a GPU, fp32 on the CPU."
+    )
+    gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
+    seed: int = 42
+    logging_steps: int = Field(10, gt=0, description="Log the loss every this many steps.")
+    callbacks: list[ComponentRef] = Field(
+        default_factory=lambda: [ComponentRef(name="console"), ComponentRef(name="metrics")],
+        description="Training callbacks, by name or as tables with options.",
+    )
+
+
+class OutputSection(Section):
+    """Where the adapter and the run's records go."""
+
+    dir: str = Field("runs/latest", description="Output directory, relative to the working directory.")
+    overwrite: bool = Field(False, description="Replace a finished run in the output directory.")
+
+
+class Recipe(BaseModel):
+    """A whole recipe. ``source`` is the file it was read from, if any."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+    model: ModelSection
+    lora: LoraSection = Field(default_factory=LoraSection)
+    data: DataSection
+    train: TrainSection = Field(default_factory=TrainSection)
+    output: OutputSection = Field(default_factory=OutputSection)
+
+    _source: str | None = PrivateAttr(None)
+
+    @property
+    def source(self) -> str | None:
+        """The file the recipe was read from, if any."""
+        return self._source
+
+    @property
+    def base_dir(self) -> Path:
+        return Path(self._source).resolve().parent if self._source else Path.cwd()
+
+    def input_path(self, value: str) -> Path:
+        """An input path from the recipe, made absolute against the recipe's folder."""
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe as plain TOML-ready data (components back in table form)."""
+        data = self.model_dump(exclude_none=True)
+        data["model"].pop("loader", None)
+        if self.model.loader is not None:
+            data["model"]["loader"] = self.model.loader.to_toml()
+        data["lora"]["targets"] = self.lora.targets.to_toml()
+        data["data"]["formatter"] = self.data.formatter.to_toml()
+        data["train"]["callbacks"] = [c.to_toml() for c in self.train.callbacks]
+        return data
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_dict())
+
+
+def format_validation_errors(exc: ValidationError, *, prefix: str = "") -> list[str]:
+    """Pydantic errors as ``section.field: message`` lines."""
+    lines = []
+    for error in exc.errors():
+        loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "list["))]
+        # a union's branch names (`ComponentRef`, `list[str]`) are noise to a user
+        loc = [p for p in loc if p not in {"ComponentRef", "str"}]
+        field = ".".join([prefix, *loc] if prefix else loc) or "recipe"
+        message = error["msg"]
+        if error["type"] == "extra_forbidden":
+            message = "unknown key (check the spelling; `loraforge validate` lists the fields)"
+        elif error["type"] == "missing":
+            message = "required, but missing"
+        lines.append(f"{field}: {message}")
+    return list(dict.fromkeys(lines))
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``section.field=value`` → (["section", "field"], value), value read as TOML if it can be."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise RecipeError(
+            [f"--set {text}: expected section.field=value"],
+            hint='For example: --set train.learning_rate=1e-4 or --set data.path="data.jsonl"',
+        )
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return [part.strip() for part in key.split(".")], value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
+    for text in overrides:
+        path, value = parse_override(text)
+        node = data
+        for part in path[:-1]:
+            child = node.get(part)
+            if isinstance(child, str):  # a component named by a string gains options
+                child = {"name": child}
+            if not isinstance(child, dict):
+                child = {}
+            node[part] = child
+            node = child
+        node[path[-1]] = value
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
+    """Read and validate a recipe file, reporting every problem at once."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(
+            [f"no such file: {path}"],
+            hint="Give the path to a recipe .toml file; the recipes/ folder has examples.",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(
+            [f"not valid TOML: {exc}"], where=str(path),
+            hint="Fix the syntax at the line and column shown; strings need quotes.",
+        ) from None
+    except UnicodeDecodeError:
+        raise RecipeError(["not a UTF-8 text file"], where=str(path)) from None
+    apply_overrides(data, overrides or [])
+    return recipe_from_dict(data, source=str(path))
+
+
+def recipe_from_dict(data: dict[str, Any], *, source: str | None = None) -> Recipe:
+    try:
+        recipe = Recipe.model_validate(data)
+    except ValidationError as exc:
+        raise RecipeError(
+            format_validation_errors(exc), where=source,
+            hint="docs/recipe.md describes every section and field.",
+        ) from None
+    recipe._source = source
+    return recipe
