@@ -133,7 +133,10 @@ class Plugins:
 
     def load_entry_points(self, only: list[str] | None = None) -> None:
         """Load every entry point of the group (or only the named ones)."""
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        entry_points = metadata.entry_points(group=ENTRY_POINT_GROUP)
+        for name in sorted(set(only or ()) - set(entry_points.names)):
+            self.failures[name] = f"no installed plugin is named {name!r}"
+        for ep in entry_points:
             if only is not None and ep.name not in only:
                 continue
             if self.pm.has_plugin(ep.name):
@@ -211,6 +214,5 @@ def get_plugins() -> Plugins:
         _default = Plugins()
         _default.load_entry_points(requested_plugins())
         for name, error in _default.failures.items():
-            print(f"loraforge: plugin {name!r} failed to load and was skipped ({error})",
-                  file=sys.stderr)
+            print(f"loraforge: plugin {name!r} was not loaded ({error})", file=sys.stderr)
     return _default

@@ -219,12 +219,24 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     return [part.strip() for part in key.split(".")], value
 
 
+def _default(path: list[str]) -> Any:
+    """The schema's default for a section field (e.g. ``data.formatter``), as plain data."""
+    if len(path) != 2 or path[0] not in Recipe.model_fields:
+        return None
+    section = Recipe.model_fields[path[0]].annotation
+    field = getattr(section, "model_fields", {}).get(path[1])
+    if field is None or field.is_required():
+        return None
+    value = field.get_default(call_default_factory=True)
+    return value.to_toml() if isinstance(value, ComponentRef) else value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
     for text in overrides:
         path, value = parse_override(text)
         node = data
-        for part in path[:-1]:
-            child = node.get(part)
+        for depth, part in enumerate(path[:-1], start=1):
+            child = node.get(part, _default(path[:depth]))
             if isinstance(child, str):  # a component named by a string gains options
                 child = {"name": child}
             if not isinstance(child, dict):

@@ -1,0 +1,38 @@
+"""``loraforge validate RECIPE``: check a recipe and its components without loading a model."""
+
+from __future__ import annotations
+
+import argparse
+
+from loraforge.cli.recipe_args import add_recipe_arguments, recipe_from_args, warn_remote_code
+
+
+def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
+    parser = subparsers.add_parser(
+        "validate", parents=[common], help="check a recipe without loading a model",
+        description="Read the recipe, resolve every component it names and check their options.",
+    )
+    add_recipe_arguments(parser)
+    parser.set_defaults(handler=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from loraforge.plan import bind, check_data
+    from loraforge.plugins import get_plugins
+
+    recipe = recipe_from_args(args)
+    plan = bind(recipe, get_plugins())
+    check_data(plan)
+    warn_remote_code(recipe)
+    table = Table(show_header=True, header_style="bold", box=None)
+    table.add_column("field")
+    table.add_column("component (plugin)")
+    for field, component in plan.components.items():
+        table.add_row(field, component)
+    console = Console(highlight=False)
+    console.print(f"[green]✓[/] {args.recipe} is valid")
+    console.print(table)
+    return 0

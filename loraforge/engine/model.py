@@ -1,0 +1,57 @@
+"""Loading the base model through its loader and wrapping it with LoRA."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from loraforge.components import LoadedModel
+from loraforge.engine.targets import check_targets
+from loraforge.plan import Plan
+
+
+@dataclass
+class PreparedModel:
+    """The peft model ready to train, its tokenizer, and what was targeted."""
+
+    model: Any
+    tokenizer: Any
+    targets: list[str]
+    quantized: bool
+    trainable_parameters: int
+    total_parameters: int
+
+
+def lora_config(plan: Plan, targets: list[str]):
+    from peft import LoraConfig
+
+    lora = plan.recipe.lora
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=targets,
+        bias=lora.bias,
+        task_type="CAUSAL_LM",
+    )
+
+
+def prepare_model(plan: Plan) -> PreparedModel:
+    """Load, prepare for k-bit training if quantized, choose targets, apply LoRA."""
+    from peft import get_peft_model, prepare_model_for_kbit_training
+
+    loaded: LoadedModel = plan.loader.load(plan.recipe.model)
+    model = loaded.model
+    checkpointing = plan.recipe.train.gradient_checkpointing
+    if loaded.quantized:
+        model = prepare_model_for_kbit_training(
+            model, use_gradient_checkpointing=checkpointing
+        )
+    elif checkpointing:
+        model.gradient_checkpointing_enable()
+        # with frozen embeddings the checkpointed blocks would see no grad-requiring input
+        model.enable_input_require_grads()
+    targets = check_targets(model, plan.selector.select(model, loaded.default_targets))
+    model = get_peft_model(model, lora_config(plan, targets))
+    trainable, total = model.get_nb_trainable_parameters()
+    return PreparedModel(model, loaded.tokenizer, targets, loaded.quantized, trainable, total)

@@ -1,0 +1,102 @@
+"""transformers' Trainer, configured from ``[train]``, with plugin callbacks attached."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from loraforge.components import RunInfo, TrainingCallback
+from loraforge.recipe import TrainSection
+
+
+def use_cpu(train: TrainSection) -> bool:
+    import torch
+
+    return train.device == "cpu" or (train.device == "auto" and not torch.cuda.is_available())
+
+
+def mixed_precision(train: TrainSection, cpu: bool) -> dict[str, bool]:
+    """fp16/bf16 flags for TrainingArguments; "auto" means bf16 or fp16 on a GPU, fp32 on a CPU."""
+    import torch
+
+    precision = train.precision
+    if precision == "auto":
+        if cpu:
+            precision = "fp32"
+        else:
+            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+
+
+def training_arguments(train: TrainSection, output_dir: Path):
+    from transformers import TrainingArguments
+
+    cpu = use_cpu(train)
+    return TrainingArguments(
+        output_dir=str(output_dir / "checkpoints"),
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps or -1,
+        per_device_train_batch_size=train.batch_size,
+        gradient_accumulation_steps=train.grad_accum,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        seed=train.seed,
+        use_cpu=cpu,
+        remove_unused_columns=False,
+        # peft models on the CPU: the fused AdamW kernel wants a GPU
+        optim="adamw_torch" if cpu else "adamw_torch_fused",
+        **mixed_precision(train, cpu),
+    )
+
+
+def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
+    """A transformers ``TrainerCallback`` that tells loraforge callbacks (main process only)."""
+    from transformers import TrainerCallback
+
+    class Bridge(TrainerCallback):
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                info.max_steps = state.max_steps
+                for cb in callbacks:
+                    cb.on_begin(info)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                numbers = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
+                for cb in callbacks:
+                    cb.on_log(state.global_step, numbers)
+
+        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
+            if state.is_world_process_zero:
+                for cb in callbacks:
+                    cb.on_evaluate(state.global_step, dict(metrics or {}))
+
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
+                for cb in callbacks:
+                    cb.on_save(state.global_step, path)
+
+    return Bridge()
+
+
+def build_trainer(model: Any, tokenizer: Any, dataset: Any, train: TrainSection,
+                  output_dir: Path, callbacks: list[TrainingCallback], info: RunInfo):
+    from transformers import DataCollatorForSeq2Seq, Trainer
+
+    collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    return Trainer(
+        model=model,
+        args=training_arguments(train, output_dir),
+        data_collator=collator,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+        callbacks=[callback_bridge(callbacks, info)],
+    )

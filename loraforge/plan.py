@@ -1,0 +1,120 @@
+"""Binding a recipe to the components it names, without loading a model.
+
+``bind`` resolves the loader, target selector, formatter and callbacks from
+the plugin registry and validates each one's options, reporting every
+problem at once. ``loraforge validate`` stops here; ``loraforge run`` goes on
+to the engine with the resulting :class:`Plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from loraforge.components import (
+    DatasetFormatter,
+    ModelLoader,
+    TargetSelector,
+    TrainingCallback,
+)
+from loraforge.errors import LoraforgeError, RecipeError
+from loraforge.plugins import OptionsError, PluginInfo, Plugins, Registry
+from loraforge.recipe import ComponentRef, Recipe
+
+
+@dataclass
+class Plan:
+    """A recipe with every component it names instantiated and checked."""
+
+    recipe: Recipe
+    loader: ModelLoader
+    selector: TargetSelector
+    formatter: DatasetFormatter
+    callbacks: list[TrainingCallback]
+    components: dict[str, str] = field(default_factory=dict)
+    """``recipe field → "component name (plugin)"``, recorded in run.json."""
+    plugin_info: dict[str, PluginInfo] = field(default_factory=dict)
+
+
+def read_model_config(recipe: Recipe) -> dict[str, Any] | None:
+    """The checkpoint's ``config.json`` when ``model.path`` is a local directory."""
+    if not recipe.model.path:
+        return None
+    config = recipe.input_path(recipe.model.path) / "config.json"
+    if not config.is_file():
+        return None
+    try:
+        return json.loads(config.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _detect_loader(recipe: Recipe, registry: Registry) -> ComponentRef:
+    config = read_model_config(recipe)
+    if config is not None:
+        for name in registry.names("loader"):
+            loader = registry.get("loader", name).cls()
+            if loader.handles(config):
+                return ComponentRef(name=name)
+    known = ", ".join(registry.names("loader")) or "none installed"
+    what = (
+        f"no installed model loader recognises {recipe.model.path}"
+        if config is not None
+        else "cannot tell which model loader to use"
+    )
+    raise LoraforgeError(
+        f"{what} (loaders: {known})",
+        where="model.loader",
+        hint='Set model.loader, e.g. loader = "llama".',
+    )
+
+
+def bind(recipe: Recipe, plugins: Plugins) -> Plan:
+    """Resolve and validate every component of ``recipe``; all problems in one error."""
+    registry = plugins.registry
+    problems: list[str] = []
+    components: dict[str, str] = {}
+
+    def create(kind: str, ref: ComponentRef, where: str) -> Any:
+        try:
+            component = registry.create(kind, ref.name, ref.options, where=where)
+        except OptionsError as exc:
+            problems.extend(exc.problems)
+            return None
+        except LoraforgeError as exc:
+            problems.append(f"{exc.where or where}: {exc.message}")
+            return None
+        components[where] = f"{ref.name} ({registry.get(kind, ref.name).plugin})"
+        return component
+
+    loader_ref = recipe.model.loader
+    if loader_ref is None:
+        try:
+            loader_ref = _detect_loader(recipe, registry)
+        except LoraforgeError as exc:
+            problems.append(f"{exc.where}: {exc.message}")
+    loader = create("loader", loader_ref, "model.loader") if loader_ref else None
+    targets = recipe.lora.targets
+    selector = create("selector", targets, "lora.targets")
+    formatter = create("formatter", recipe.data.formatter, "data.formatter")
+    callbacks = [
+        create("callback", ref, f"train.callbacks[{i}]")
+        for i, ref in enumerate(recipe.train.callbacks)
+    ]
+    if problems:
+        raise RecipeError(
+            problems,
+            where=recipe.source,
+            hint="`loraforge plugins` lists every component and its options.",
+        )
+    return Plan(recipe, loader, selector, formatter, callbacks, components, dict(plugins.info))
+
+
+def check_data(plan: Plan) -> None:
+    """Read the data and check the formatter's columns are there (no model is loaded)."""
+    from loraforge.engine.data import check_columns, load_rows
+
+    recipe = plan.recipe
+    path = recipe.input_path(recipe.data.path)
+    check_columns(load_rows(path), plan.formatter, str(path))

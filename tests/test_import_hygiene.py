@@ -1,0 +1,33 @@
+"""The recipe schema, the plugin API and the CLI's fast paths stay free of heavy imports."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "textual")
+
+
+def imported_after(code: str) -> set[str]:
+    probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
+    return {name for name in HEAVY if name in modules}
+
+
+def test_recipe_and_hook_api_import_no_heavy_modules():
+    assert imported_after(
+        "import loraforge.recipe, loraforge.hookspecs, loraforge.components, loraforge.plugins"
+    ) == set()
+
+
+def test_help_and_plugin_listing_import_no_heavy_modules():
+    code = (
+        "import contextlib, io\n"
+        "from loraforge.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    main(['plugins', '--json'])\n"
+        "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
+    )
+    assert imported_after(code) == set()
