@@ -1,0 +1,45 @@
+"""Reading a row's columns, with the errors every formatter should give.
+
+A formatter looks values up through :func:`value` or :func:`text` so that a
+missing or empty column is reported the same way everywhere: as a
+:class:`~loraforge.components.RowError` naming the column, which the engine
+turns into a message with the file and row number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from loraforge.components import RowError
+
+
+def value(row: Mapping[str, Any], column: str) -> Any:
+    """The row's value in ``column``; missing or null is a :class:`RowError`."""
+    if column not in row:
+        raise RowError(f"missing column {column!r}", column=column)
+    found = row[column]
+    if found is None:
+        raise RowError(f"column {column!r} is empty (null)", column=column)
+    return found
+
+
+def text(row: Mapping[str, Any], column: str) -> str:
+    """The row's value in ``column``, which must be a string."""
+    found = value(row, column)
+    if not isinstance(found, str):
+        raise RowError(
+            f"column {column!r} holds {type(found).__name__}, not text", column=column
+        )
+    return found
+
+
+def scalar(row: Mapping[str, Any], column: str) -> Any:
+    """The row's value in ``column``: text, a number or a bool, not a list or a table."""
+    found = value(row, column)
+    if not isinstance(found, (str, int, float, bool)):
+        raise RowError(
+            f"column {column!r} holds {type(found).__name__}, not text or a number",
+            column=column,
+        )
+    return found

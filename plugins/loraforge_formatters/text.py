@@ -1,0 +1,35 @@
+"""The ``text`` formatter: one column holds the whole training text."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loraforge.components import DatasetFormatter, Sample
+from loraforge_formatters import rows
+
+
+class TextOptions(BaseModel):
+    """Options of the ``text`` formatter."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(
+        "text", min_length=1, description="The column holding the text to train on."
+    )
+
+
+class Text(DatasetFormatter):
+    """Trains on one column's text as it is, every token in the loss."""
+
+    name = "text"
+    description = "Train on one column's text as it is."
+    Options = TextOptions
+
+    def columns(self) -> set[str]:
+        return {self.options.column}
+
+    def format(self, row: Mapping[str, Any]) -> Sample:
+        return Sample.of_text(rows.text(row, self.options.column))
