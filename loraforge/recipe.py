@@ -120,15 +120,17 @@ class TrainSection(Section):
     batch_size: int = Field(4, gt=0, description="Samples per device per forward pass.")
     grad_accum: int = Field(1, gt=0, description="Forward passes per optimizer step.")
     learning_rate: float = Field(2e-4, gt=0, description="Peak learning rate.")
-    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = "linear"
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup"] = Field(
+        "linear", description="How the learning rate decays after warm-up."
+    )
     warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Fraction of steps spent warming up.")
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="Mixed precision: auto picks bf16 or fp16 on a GPU, fp32 on the CPU."
     )
     gradient_checkpointing: bool = Field(False, description="Trade compute for activation memory.")
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
-    seed: int = 42
+    seed: int = Field(42, description="Seed for initialisation, shuffling and dropout.")
     logging_steps: int = Field(10, gt=0, description="Log the loss every this many steps.")
     callbacks: list[ComponentRef] = Field(
         default_factory=lambda: [ComponentRef(name="console"), ComponentRef(name="metrics")],
@@ -195,7 +197,7 @@ def format_validation_errors(exc: ValidationError, *, prefix: str = "") -> list[
         # a union's branch names (`ComponentRef`, `list[str]`) are noise to a user
         loc = [p for p in loc if p not in {"ComponentRef", "str"}]
         field = ".".join([prefix, *loc] if prefix else loc) or "recipe"
-        message = error["msg"]
+        message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if error["type"] == "extra_forbidden":
             message = "unknown key (check the spelling; `loraforge validate` lists the fields)"
         elif error["type"] == "missing":

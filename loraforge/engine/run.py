@@ -28,6 +28,21 @@ class RunResult:
     tokenizer: Any = field(default=None, repr=False)
 
 
+def quiet_libraries() -> None:
+    """Keep the libraries' own progress bars and internal notices out of a run's output."""
+    import logging
+    import warnings
+
+    # a note about an optional 4-bit CPU kernel, logged when peft imports bitsandbytes
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+
+
 def say(message: str) -> None:
     from rich.console import Console
 
@@ -45,6 +60,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
     from loraforge.engine.model import prepare_model
     from loraforge.engine.train import build_trainer
 
+    quiet_libraries()
     recipe = plan.recipe
     started = time.time()
     # data first, before anything is written or loaded: a wrong column name
@@ -110,6 +126,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
         global_step=run.global_step,
         train_loss=run.train_loss,
         runtime_s=run.runtime_s,
+        trainer_metrics=result.metrics,
     )
     if trainer.is_world_process_zero():
         outputs.write_run(output_dir, record)

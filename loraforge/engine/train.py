@@ -68,7 +68,8 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
                     cb.on_begin(info)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            if state.is_world_process_zero and logs:
+            # the Trainer's closing summary reaches callbacks through on_end instead
+            if state.is_world_process_zero and logs and "train_runtime" not in logs:
                 numbers = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
                 for cb in callbacks:
                     cb.on_log(state.global_step, numbers)
@@ -89,10 +90,10 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
 
 def build_trainer(model: Any, tokenizer: Any, dataset: Any, train: TrainSection,
                   output_dir: Path, callbacks: list[TrainingCallback], info: RunInfo):
-    from transformers import DataCollatorForSeq2Seq, Trainer
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
     collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    return Trainer(
+    trainer = Trainer(
         model=model,
         args=training_arguments(train, output_dir),
         data_collator=collator,
@@ -100,3 +101,6 @@ def build_trainer(model: Any, tokenizer: Any, dataset: Any, train: TrainSection,
         processing_class=tokenizer,
         callbacks=[callback_bridge(callbacks, info)],
     )
+    # with tqdm disabled the Trainer prints raw log dicts; the console callback reports instead
+    trainer.remove_callback(PrinterCallback)
+    return trainer
