@@ -36,11 +36,23 @@ def lora_config(plan: Plan, targets: list[str]):
     )
 
 
+def model_spec(plan: Plan):
+    """``[model]`` with a local ``path`` made absolute against the recipe's folder.
+
+    A path that does not exist there is passed on as written: it may be a hub
+    id, and the loader says what is wrong if it is neither.
+    """
+    spec = plan.recipe.model
+    if spec.path and plan.recipe.input_path(spec.path).exists():
+        return spec.model_copy(update={"path": str(plan.recipe.input_path(spec.path))})
+    return spec
+
+
 def prepare_model(plan: Plan) -> PreparedModel:
     """Load, prepare for k-bit training if quantized, choose targets, apply LoRA."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    loaded: LoadedModel = plan.loader.load(plan.recipe.model)
+    loaded: LoadedModel = plan.loader.load(model_spec(plan))
     model = loaded.model
     checkpointing = plan.recipe.train.gradient_checkpointing
     if loaded.quantized:
