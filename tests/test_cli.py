@@ -145,3 +145,11 @@ def test_debug_shows_the_traceback(tmp_path):
     )
     assert result.returncode != 0
     assert "Traceback" in result.stderr and "RecipeError" in result.stderr
+
+
+def test_remote_code_opt_in_is_warned_about(tmp_path, capsys):
+    assert main(["validate", recipe(tmp_path), "--set", "model.trust_remote_code=true"]) == 0
+    err = " ".join(capsys.readouterr().err.split())
+    assert "warning: model.trust_remote_code = true: Python code shipped with" in err
+    assert main(["validate", recipe(tmp_path)]) == 0
+    assert "warning" not in capsys.readouterr().err
