@@ -179,3 +179,19 @@ def test_a_throwaway_plugin_is_usable_from_a_recipe(tmp_path, with_throwaway):
     assert Recorder.events == ["begin 2", "log 1", "log 2", "end 2"]
     record = json.loads((result.output_dir / "run.json").read_text())
     assert record["components"]["data.formatter"] == "reversed (throwaway)"
+
+
+@pytest.mark.parametrize("bits", ["8bit", "4bit"])
+def test_quantized_base_trains_through_the_engine(tmp_path, builtins, bits):
+    recipe = load(tmp_path, f'model.quantization="{bits}"', "train.max_steps=10",
+                  "train.learning_rate=1e-2")
+    result = run_recipe(recipe, plugins=builtins)
+    record = json.loads((result.output_dir / "run.json").read_text())
+    assert record["quantized"] is True
+    import bitsandbytes as bnb
+
+    layer = bnb.nn.Linear8bitLt if bits == "8bit" else bnb.nn.Linear4bit
+    assert any(isinstance(m, layer) for m in result.model.modules())
+    lines = [json.loads(l) for l in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [l["loss"] for l in lines if l.get("event") == "log" and "loss" in l]
+    assert losses[-1] < losses[0]
