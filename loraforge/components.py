@@ -31,6 +31,9 @@ class Component:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Options: ClassVar[type[BaseModel]] = NoOptions
+    plugin_name: str | None = None
+    """The plugin that registered the class; set by loraforge on the components it creates,
+    so that an error raised inside one can be reported by plugin."""
 
     def __init__(self, options: BaseModel | None = None):
         self.options = options if options is not None else self.Options()
@@ -62,6 +65,14 @@ class ModelLoader(Component):
 
     def load(self, spec: ModelSection) -> LoadedModel:
         raise NotImplementedError
+
+    def load_tokenizer(self, spec: ModelSection) -> Any:
+        """The tokenizer alone, as ``load`` would return it (used to preview the data).
+
+        The default loads the whole model and keeps its tokenizer; a loader that
+        can read the tokenizer without the weights should override this.
+        """
+        return self.load(spec).tokenizer
 
 
 class TargetSelector(Component):
@@ -120,6 +131,13 @@ class DatasetFormatter(Component):
         """The columns every row must have (checked before formatting starts)."""
         return set()
 
+    def set_tokenizer(self, tokenizer: Any) -> None:
+        """Called with the model's tokenizer before any row is formatted.
+
+        A formatter that renders with it (a chat template) keeps what it needs;
+        by default it is not used.
+        """
+
     def format(self, row: Mapping[str, Any]) -> Sample:
         raise NotImplementedError
 
@@ -154,7 +172,14 @@ class TrainingCallback(Component):
         pass
 
     def on_end(self, summary: dict[str, Any]) -> None:
-        pass
+        """The run ended; ``summary["status"]`` says how.
+
+        ``finished``: the adapter is saved; ``output_dir``, ``global_step``,
+        ``train_loss`` and ``runtime_s`` are set. ``interrupted`` (a signal
+        stopped it after saving a checkpoint) or ``failed`` (``error`` says
+        why): ``global_step``, ``runtime_s`` and ``checkpoint`` (the newest
+        complete one, or None) are set.
+        """
 
 
 KINDS: dict[str, type[Component]] = {

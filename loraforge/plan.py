@@ -19,7 +19,7 @@ from loraforge.components import (
     TrainingCallback,
 )
 from loraforge.errors import LoraforgeError, RecipeError
-from loraforge.plugins import OptionsError, PluginInfo, Plugins, Registry
+from loraforge.plugins import OptionsError, PluginInfo, Plugins, Registry, component_errors
 from loraforge.recipe import ComponentRef, Recipe
 
 
@@ -54,8 +54,10 @@ def _detect_loader(recipe: Recipe, registry: Registry) -> ComponentRef:
     config = read_model_config(recipe)
     if config is not None:
         for name in registry.names("loader"):
-            loader = registry.get("loader", name).cls()
-            if loader.handles(config):
+            entry = registry.get("loader", name)
+            with component_errors(entry.cls, "handles", plugin=entry.plugin):
+                handles = entry.cls().handles(config)
+            if handles:
                 return ComponentRef(name=name)
     known = ", ".join(registry.names("loader")) or "none installed"
     what = (
@@ -113,8 +115,10 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
 
 def check_data(plan: Plan) -> None:
     """Read the data and check the formatter's columns are there (no model is loaded)."""
-    from loraforge.engine.data import check_columns, load_rows
+    from loraforge.engine.data import check_columns
+    from loraforge.engine.sources import load_splits
 
-    recipe = plan.recipe
-    path = recipe.input_path(recipe.data.path)
-    check_columns(load_rows(path), plan.formatter, str(path))
+    splits = load_splits(plan.recipe)
+    for rows in (splits.train, splits.eval):
+        if rows is not None:
+            check_columns(rows.dataset, plan.formatter, rows.name)

@@ -3,26 +3,33 @@
 Built-in and third-party plugins are found the same way: entry points in the
 group ``loraforge``. ``LORAFORGE_LOAD_PLUGINS`` (a comma-separated list of
 entry-point names, or empty for none) limits which are loaded. A plugin that
-fails to import is reported by name and skipped.
+fails to import, implements a hook loraforge does not have, or supports
+another major version of the plugin API is reported by name and skipped; one
+that raises inside a hook or a component is reported by plugin and component.
+``LORAFORGE_TRACE_PLUGINS=1`` prints every hook call and what it registered.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
 import pluggy
+from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from pydantic import ValidationError
 
 from loraforge import hookspecs
-from loraforge.components import KINDS, Component
-from loraforge.errors import PluginError, UnknownComponentError
+from loraforge.components import KINDS, Component, RowError
+from loraforge.errors import LoraforgeError, PluginError, UnknownComponentError
 
 ENTRY_POINT_GROUP = "loraforge"
 LOAD_ENV = "LORAFORGE_LOAD_PLUGINS"
+TRACE_ENV = "LORAFORGE_TRACE_PLUGINS"
 
 # hook name → component kind it registers
 HOOKS = {
@@ -41,11 +48,13 @@ KIND_TITLES = {
 
 @dataclass
 class PluginInfo:
-    """A loaded plugin: its entry-point name and the distribution that ships it."""
+    """A loaded plugin: its entry-point name, the distribution that ships it, the API it supports."""
 
     name: str
     distribution: str | None = None
     version: str | None = None
+    api: str | None = None
+    """The plugin's ``LORAFORGE_API`` range, if it states one."""
 
 
 @dataclass
@@ -56,6 +65,14 @@ class Registered:
     plugin: str
 
 
+def trace(message: str) -> None:
+    print(f"loraforge trace: {message}", file=sys.stderr)
+
+
+def tracing_requested() -> bool:
+    return os.environ.get(TRACE_ENV, "").strip() not in ("", "0")
+
+
 @dataclass
 class Registry:
     """Components by kind and name, as the loaded plugins registered them."""
@@ -63,6 +80,7 @@ class Registry:
     components: dict[str, dict[str, Registered]] = field(
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
+    tracing: bool = False
 
     def add(self, kind: str, cls: Any, plugin: str) -> None:
         base = KINDS[kind]
@@ -85,6 +103,9 @@ class Registry:
                 hint=f"Uninstall one of them, or load only one with {LOAD_ENV}.",
             )
         self.components[kind][cls.name] = Registered(cls, plugin)
+        if self.tracing:
+            trace(f"  plugin {plugin!r} registered {KIND_TITLES[kind]} {cls.name!r} "
+                  f"({cls.__module__}.{cls.__qualname__})")
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
@@ -110,7 +131,12 @@ class Registry:
             from loraforge.recipe import format_validation_errors
 
             raise OptionsError(format_validation_errors(exc, prefix=where)) from None
-        return entry.cls(validated)
+        except Exception as exc:  # a validator that raises something pydantic does not catch
+            raise component_failure(entry.cls, "Options", exc, plugin=entry.plugin) from exc
+        with component_errors(entry.cls, "__init__", plugin=entry.plugin):
+            component = entry.cls(validated)
+        component.plugin_name = entry.plugin
+        return component
 
 
 class OptionsError(Exception):
@@ -121,15 +147,105 @@ class OptionsError(Exception):
         self.problems = problems
 
 
+def component_failure(component: Component | type[Component], call: str, exc: BaseException,
+                      *, plugin: str | None = None) -> PluginError:
+    """The error shown when a component raises where loraforge expects it to work."""
+    cls = component if isinstance(component, type) else type(component)
+    plugin = plugin or getattr(component, "plugin_name", None) or cls.__module__.split(".")[0]
+    title = KIND_TITLES.get(cls.kind, "component")
+    return PluginError(
+        f"the {title} {cls.name or cls.__name__!r} raised {type(exc).__name__} in {call}: {exc}",
+        where=f"plugin {plugin!r}",
+        hint="If the recipe is right, this is a bug in the plugin: report it to its author with "
+        f"the output of --debug, or leave the plugin out with {LOAD_ENV}.",
+    )
+
+
+@contextmanager
+def component_errors(component: Component | type[Component], call: str, *,
+                     plugin: str | None = None) -> Iterator[None]:
+    """Turn an unexpected exception from a component into a :class:`PluginError`.
+
+    Wrap each place loraforge calls into a plugin's component::
+
+        with component_errors(formatter, "format"):
+            sample = formatter.format(row)
+
+    A :class:`~loraforge.errors.LoraforgeError` or
+    :class:`~loraforge.components.RowError` is the component telling the user
+    something, and passes through unchanged; anything else is reported naming
+    the plugin (``component.plugin_name``, set when the registry creates it)
+    and the component, with the original exception chained for ``--debug``.
+    """
+    try:
+        yield
+    except (LoraforgeError, RowError):
+        raise
+    except Exception as exc:
+        raise component_failure(component, call, exc, plugin=plugin) from exc
+
+
+def check_api(plugin: Any, name: str) -> str | None:
+    """The plugin's declared API range, or a PluginError if it excludes this loraforge's."""
+    declared = getattr(plugin, hookspecs.API_ATTRIBUTE, None)
+    if declared is None:
+        return None
+    try:
+        supported = SpecifierSet(declared)
+    except (InvalidSpecifier, TypeError):
+        raise PluginError(
+            f"{hookspecs.API_ATTRIBUTE} = {declared!r} is not a version range",
+            where=f"plugin {name!r}",
+            hint=f'Write a range such as {hookspecs.API_ATTRIBUTE} = ">=1.0,<2".',
+        ) from None
+    if not supported.contains(hookspecs.API_VERSION, prereleases=True):
+        from loraforge import __version__
+
+        raise PluginError(
+            f"it supports loraforge plugin API {declared}, but loraforge {__version__} "
+            f"provides API {hookspecs.API_VERSION}",
+            where=f"plugin {name!r}",
+            hint="Install a release of the plugin made for this loraforge, or a loraforge "
+            "that the plugin supports.",
+        )
+    return str(declared)
+
+
+def _argument(value: Any) -> str:
+    text = getattr(value, "__name__", None) if callable(value) else None
+    text = text or repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _trace_before(hook_name: str, impls: list, kwargs: dict[str, Any]) -> None:
+    args = ", ".join(f"{key}={_argument(value)}" for key, value in kwargs.items())
+    plugins = ", ".join(repr(impl.plugin_name) for impl in impls) or "no plugin"
+    trace(f"calling {hook_name}({args}) in plugin {plugins}")
+
+
+def _trace_after(outcome: Any, hook_name: str, impls: list, kwargs: dict[str, Any]) -> None:
+    plugins = ", ".join(repr(impl.plugin_name) for impl in impls) or "no plugin"
+    if outcome.exception is not None:
+        exc = outcome.exception
+        trace(f"{hook_name} in plugin {plugins} raised {type(exc).__name__}: {exc}")
+        return
+    # pluggy collects the implementations' results that are not None
+    results = outcome.get_result()
+    trace(f"{hook_name} in plugin {plugins} returned {repr(results) if results else 'nothing'}")
+
+
 class Plugins:
     """A pluggy plugin manager for the ``loraforge`` project and the registry it yields."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, tracing: bool | None = None) -> None:
         self.pm = pluggy.PluginManager("loraforge")
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
         self.failures: dict[str, str] = {}
         self._registry: Registry | None = None
+        self.tracing = tracing_requested() if tracing is None else tracing
+        if self.tracing:
+            self.pm.add_hookcall_monitoring(_trace_before, _trace_after)
 
     def load_entry_points(self, only: list[str] | None = None) -> None:
         """Load every entry point of the group (or only the named ones)."""
@@ -147,17 +263,38 @@ class Plugins:
             except Exception as exc:  # a broken plugin must not take the tool down
                 self.failures[ep.name] = f"{type(exc).__name__}: {exc}"
                 continue
-            self.register(
-                plugin,
-                ep.name,
-                distribution=dist.metadata["Name"] if dist else None,
-                version=dist.version if dist else None,
-            )
+            try:
+                self.register(
+                    plugin,
+                    ep.name,
+                    distribution=dist.metadata["Name"] if dist else None,
+                    version=dist.version if dist else None,
+                )
+            except PluginError as exc:
+                self.failures[ep.name] = exc.message
 
     def register(self, plugin: Any, name: str, *, distribution: str | None = None,
                  version: str | None = None) -> None:
-        self.pm.register(plugin, name=name)
-        self.info[name] = PluginInfo(name, distribution, version)
+        """Register a plugin object or module; PluginError if loraforge cannot use it."""
+        api = check_api(plugin, name)
+        where = f"plugin {name!r}"
+        try:
+            self.pm.register(plugin, name=name)
+        except pluggy.PluginValidationError as exc:  # a hook with arguments the spec lacks
+            raise PluginError(str(exc), where=where,
+                              hint="docs/plugins/hooks.md lists each hook's arguments.") from None
+        except ValueError as exc:  # the name, or the object, is already registered
+            raise PluginError(str(exc), where=where) from None
+        callers = self.pm.get_hookcallers(plugin) or []
+        unknown = sorted(h.name for h in callers if not h.has_spec())
+        if unknown:
+            self.pm.unregister(plugin)
+            raise PluginError(
+                f"implements {', '.join(unknown)}, which is not a loraforge hook "
+                f"(the hooks are: {', '.join(HOOKS)})",
+                where=where, hint="Check the spelling of the function's name.",
+            )
+        self.info[name] = PluginInfo(name, distribution, version, api)
         self._registry = None
 
     def unregister(self, name: str) -> None:
@@ -176,14 +313,21 @@ class Plugins:
         return self._registry
 
     def _build_registry(self) -> Registry:
-        registry = Registry()
+        registry = Registry(tracing=self.tracing)
+        everyone = self.pm.get_plugins()
         for hook_name, kind in HOOKS.items():
             for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
+                # one plugin at a time, through pluggy (so tracing sees it), to
+                # know which plugin registered what and which one failed
+                caller = self.pm.subset_hook_caller(
+                    hook_name, remove_plugins=[p for p in everyone if p is not impl.plugin]
+                )
+
                 def register(cls: Any, _plugin: str = impl.plugin_name, _kind: str = kind) -> None:
                     registry.add(_kind, cls, _plugin)
 
                 try:
-                    impl.function(register=register)
+                    caller(register=register)
                 except PluginError:
                     raise
                 except Exception as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -11,9 +12,10 @@ import textwrap
 import pytest
 from pydantic import BaseModel, ConfigDict
 
+from loraforge import __version__
 from loraforge.components import DatasetFormatter, Sample
 from loraforge.errors import PluginError, UnknownComponentError
-from loraforge.hookspecs import hookimpl
+from loraforge.hookspecs import API_VERSION, hookimpl
 from loraforge.plugins import OptionsError, Plugins
 
 
@@ -171,3 +173,124 @@ def test_asking_for_a_plugin_that_is_not_installed_says_so(tmp_path):
     result = run_cli(["plugins", "--json"], tmp_path, "targets,nonesuch")
     assert result.returncode == 0, result.stderr
     assert "plugin 'nonesuch' was not loaded (no installed plugin is named 'nonesuch')" in result.stderr
+
+
+class Versioned:
+    """A plugin stating the plugin API versions it supports."""
+
+    def __init__(self, supported):
+        self.LORAFORGE_API = supported
+
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Upper)
+
+
+def test_a_plugin_supporting_this_api_version_is_registered(plugins):
+    plugins.register(Versioned(">=1.0,<2"), "current")
+    assert plugins.info["current"].api == ">=1.0,<2"
+    assert "upper" in plugins.registry.names("formatter")
+
+
+def test_a_plugin_for_another_major_api_version_is_refused_with_the_versions(plugins):
+    with pytest.raises(PluginError) as info:
+        plugins.register(Versioned(">=2,<3"), "future")
+    assert info.value.where == "plugin 'future'"
+    assert f"supports loraforge plugin API >=2,<3, but loraforge {__version__} provides API " \
+           f"{API_VERSION}" in info.value.message
+    assert not plugins.pm.has_plugin("future")
+
+
+def test_a_range_that_is_not_a_range_is_refused(plugins):
+    with pytest.raises(PluginError, match="LORAFORGE_API = 'one' is not a version range"):
+        plugins.register(Versioned("one"), "vague")
+
+
+def test_api_version_is_major_dot_minor():
+    assert re.fullmatch(r"\d+\.\d+", API_VERSION)
+
+
+def test_a_hook_with_an_unknown_argument_is_refused_by_plugin_name(plugins):
+    class Misspelt:
+        @hookimpl
+        def register_callbacks(self, registr):
+            pass
+
+    with pytest.raises(PluginError) as info:
+        plugins.register(Misspelt(), "misspelt")
+    assert info.value.where == "plugin 'misspelt'"
+    assert "registr" in info.value.message
+
+
+def test_a_function_marked_as_a_hook_that_loraforge_lacks_is_refused(plugins):
+    class Unknown:
+        @hookimpl
+        def register_formatters(self, register):
+            pass
+
+    with pytest.raises(PluginError, match="implements register_formatters, which is not a "
+                                          "loraforge hook"):
+        plugins.register(Unknown(), "unknown")
+    assert not plugins.pm.has_plugin("unknown")
+
+
+def test_entry_points_outside_the_api_range_or_with_bad_hooks_are_named_and_skipped(tmp_path):
+    fake_distribution(tmp_path, "lf_future", """
+        from loraforge.hookspecs import hookimpl
+        LORAFORGE_API = ">=2,<3"
+
+        @hookimpl
+        def register_callbacks(register):
+            pass
+    """)
+    fake_distribution(tmp_path, "lf_typo", """
+        from loraforge.hookspecs import hookimpl
+
+        @hookimpl
+        def register_loaders(register):
+            pass
+    """)
+    result = run_cli(["plugins", "--json"], tmp_path, "lf_future,lf_typo,targets")
+    assert result.returncode == 0, result.stderr
+    assert "plugin 'lf_future' was not loaded (it supports loraforge plugin API >=2,<3" in result.stderr
+    assert "plugin 'lf_typo' was not loaded (implements register_loaders" in result.stderr
+    listing = json.loads(result.stdout)
+    assert listing["api_version"] == API_VERSION
+    assert [p["name"] for p in listing["plugins"]] == ["targets"]
+    assert {f["name"] for f in listing["failed"]} == {"lf_future", "lf_typo"}
+
+
+def test_tracing_prints_each_hook_call_what_it_registered_and_its_result(capsys):
+    traced = Plugins(tracing=True)
+    traced.register(UpperPlugin(), "upper-plugin")
+    traced.registry
+    assert capsys.readouterr().err.splitlines() == [
+        "loraforge trace: calling register_dataset_formatters(register=register) in plugin "
+        "'upper-plugin'",
+        "loraforge trace:   plugin 'upper-plugin' registered dataset formatter 'upper' "
+        "(test_plugins.Upper)",
+        "loraforge trace: register_dataset_formatters in plugin 'upper-plugin' returned nothing",
+    ]
+
+
+def test_tracing_is_turned_on_by_the_environment_and_shows_a_failing_hook(monkeypatch, capsys):
+    class Broken:
+        @hookimpl
+        def register_target_selectors(self, register):
+            raise RuntimeError("boom")
+
+    monkeypatch.setenv("LORAFORGE_TRACE_PLUGINS", "1")
+    traced = Plugins()
+    traced.register(Broken(), "broken")
+    with pytest.raises(PluginError):
+        traced.registry
+    err = capsys.readouterr().err
+    assert "register_target_selectors in plugin 'broken' raised RuntimeError: boom" in err
+
+
+def test_tracing_is_off_by_default(monkeypatch, capsys):
+    monkeypatch.delenv("LORAFORGE_TRACE_PLUGINS", raising=False)
+    plugins = Plugins()
+    plugins.register(UpperPlugin(), "upper-plugin")
+    plugins.registry
+    assert capsys.readouterr().err == ""

@@ -1,20 +1,29 @@
-"""``loraforge plugins``: what is installed, and what each plugin provides."""
+"""``loraforge plugins``: what is installed, and what each plugin provides.
+
+``loraforge plugins new NAME`` (in :mod:`loraforge.cli.plugins_new`) writes a
+new plugin package instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from loraforge.cli import plugins_new
+from loraforge.hookspecs import API_VERSION
 from loraforge.plugins import KIND_TITLES, Plugins
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "plugins", parents=[common], help="list installed plugins and their components",
-        description="List the plugins loaded from the `loraforge` entry-point group.",
+        description="List the plugins loaded from the `loraforge` entry-point group, or write "
+        "a new one with `loraforge plugins new NAME`.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for tools")
     parser.set_defaults(handler=handle)
+    actions = parser.add_subparsers(dest="plugins_command", metavar="new")
+    plugins_new.add_parser(actions, common)
 
 
 def describe(plugins: Plugins) -> list[dict]:
@@ -37,6 +46,7 @@ def describe(plugins: Plugins) -> list[dict]:
             "name": name,
             "version": info.version,
             "distribution": info.distribution,
+            "api": info.api,
             "hooks": plugins.hooks_of(name),
             "components": components,
         })
@@ -50,7 +60,8 @@ def handle(args: argparse.Namespace) -> int:
     rows = describe(plugins)
     if args.json:
         failures = [{"name": n, "error": e} for n, e in plugins.failures.items()]
-        print(json.dumps({"plugins": rows, "failed": failures}, indent=2))
+        print(json.dumps({"api_version": API_VERSION, "plugins": rows, "failed": failures},
+                         indent=2))
         return 0
 
     from rich.console import Console

@@ -8,6 +8,7 @@ from typing import Any
 from loraforge.components import LoadedModel
 from loraforge.engine.targets import check_targets
 from loraforge.plan import Plan
+from loraforge.plugins import component_errors
 
 
 @dataclass
@@ -52,7 +53,8 @@ def prepare_model(plan: Plan) -> PreparedModel:
     """Load, prepare for k-bit training if quantized, choose targets, apply LoRA."""
     from peft import get_peft_model, prepare_model_for_kbit_training
 
-    loaded: LoadedModel = plan.loader.load(model_spec(plan))
+    with component_errors(plan.loader, "load"):
+        loaded: LoadedModel = plan.loader.load(model_spec(plan))
     model = loaded.model
     checkpointing = plan.recipe.train.gradient_checkpointing
     if loaded.quantized:
@@ -63,7 +65,9 @@ def prepare_model(plan: Plan) -> PreparedModel:
         model.gradient_checkpointing_enable()
         # with frozen embeddings the checkpointed blocks would see no grad-requiring input
         model.enable_input_require_grads()
-    targets = check_targets(model, plan.selector.select(model, loaded.default_targets))
+    with component_errors(plan.selector, "select"):
+        selected = plan.selector.select(model, loaded.default_targets)
+    targets = check_targets(model, selected)
     model = get_peft_model(model, lora_config(plan, targets))
     trainable, total = model.get_nb_trainable_parameters()
     return PreparedModel(model, loaded.tokenizer, targets, loaded.quantized, trainable, total)

@@ -1,0 +1,125 @@
+"""A plugin's component that raises is reported by plugin and component, never as a bare traceback."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel, field_validator
+
+import loraforge.plugins
+from loraforge.cli import main
+from loraforge.components import DatasetFormatter, RowError, Sample, TrainingCallback
+from loraforge.errors import DataError, PluginError
+from loraforge.hookspecs import hookimpl
+from loraforge.plugins import component_errors
+from loraforge.testing import write_recipe
+
+
+class Faulty(DatasetFormatter):
+    name = "faulty"
+
+    class Options(BaseModel):
+        fail_in: str = "format"
+
+        @field_validator("fail_in")
+        @classmethod
+        def _maybe_fail(cls, value):
+            if value == "Options":
+                raise TypeError("a validator that is itself broken")  # pydantic lets it through
+            return value
+
+    def __init__(self, options=None):
+        super().__init__(options)
+        if self.options.fail_in == "__init__":
+            raise AttributeError("no such thing")
+
+    def columns(self):
+        if self.options.fail_in == "columns":
+            raise KeyError("text")
+        return {"text"}
+
+    def format(self, row):
+        if self.options.fail_in == "format":
+            return Sample.of_text(row["missing"])
+        return Sample.of_text(row["text"])
+
+
+class Crashing(TrainingCallback):
+    name = "crashing"
+
+    def on_begin(self, run):
+        raise ZeroDivisionError("division by zero")
+
+
+class FaultyPlugin:
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Faulty)
+
+    @hookimpl
+    def register_callbacks(self, register):
+        register(Crashing)
+
+
+@pytest.fixture
+def faulty(register_plugin):
+    return register_plugin(FaultyPlugin(), "faulty-plugin")
+
+
+def formatter(plugins, **options):
+    return plugins.registry.create("formatter", "faulty", options, where="data.formatter")
+
+
+def test_an_unexpected_exception_names_the_plugin_the_component_and_the_method(faulty):
+    component = formatter(faulty)
+    assert component.plugin_name == "faulty-plugin"
+    with pytest.raises(PluginError) as info:
+        with component_errors(component, "format"):
+            component.format({"text": "hi"})
+    assert info.value.where == "plugin 'faulty-plugin'"
+    assert info.value.message == (
+        "the dataset formatter 'faulty' raised KeyError in format: 'missing'"
+    )
+    assert isinstance(info.value.__cause__, KeyError)  # kept for --debug
+
+
+@pytest.mark.parametrize("error", [RowError("bad row", column="text"), DataError("no file")])
+def test_errors_meant_for_the_user_pass_through_unchanged(faulty, error):
+    with pytest.raises(type(error)) as info:
+        with component_errors(formatter(faulty), "format"):
+            raise error
+    assert info.value is error
+
+
+@pytest.mark.parametrize("where", ["Options", "__init__"])
+def test_a_component_that_fails_as_it_is_created_is_reported(faulty, where):
+    with pytest.raises(PluginError, match=f"the dataset formatter 'faulty' raised \\w+ in {where}"):
+        formatter(faulty, fail_in=where)
+
+
+def test_a_formatter_failing_during_a_run_is_reported_by_plugin(faulty, run_recipe):
+    with pytest.raises(PluginError) as info:
+        run_recipe({"data": {"formatter": "faulty"}})
+    assert info.value.where == "plugin 'faulty-plugin'"
+    assert "dataset formatter 'faulty' raised KeyError in format" in info.value.message
+
+
+def test_a_callback_failing_during_a_run_is_reported_by_plugin(faulty, run_recipe):
+    with pytest.raises(PluginError) as info:
+        run_recipe({"train": {"callbacks": ["crashing"]}})
+    assert info.value.where == "plugin 'faulty-plugin'"
+    assert info.value.message == (
+        "the callback 'crashing' raised ZeroDivisionError in on_begin: division by zero"
+    )
+
+
+def test_the_cli_shows_a_failing_component_as_a_panel_and_exits_2(faulty, tmp_path, monkeypatch,
+                                                                 capsys):
+    monkeypatch.setattr(loraforge.plugins, "_default", faulty)
+    monkeypatch.setenv("COLUMNS", "300")
+    recipe = write_recipe(tmp_path, {"data": {"formatter": {"name": "faulty",
+                                                            "fail_in": "columns"}}})
+    assert main(["validate", str(recipe)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Traceback" not in err
+    assert "Plugin error" in err
+    assert "plugin 'faulty-plugin': the dataset formatter 'faulty' raised KeyError in columns" in err
