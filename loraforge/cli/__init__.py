@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from loraforge import __version__
-from loraforge.cli import plugins_cmd, run_cmd, validate_cmd
+from loraforge.cli import plugins_cmd, preview_cmd, run_cmd, validate_cmd
 from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
-SUBCOMMANDS = (run_cmd, validate_cmd, plugins_cmd)
+SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

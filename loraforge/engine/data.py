@@ -1,104 +1,215 @@
 """Rows → formatted samples → token ids and labels, through ``datasets``.
 
-Each sample is tokenized segment by segment so the prompt's tokens can be
-masked exactly (label -100) while the completion's are trained. EOS is
-appended to every sample and always kept in the labels: padding is masked by
-the collator's ``label_pad_token_id``, never by comparing ids with the pad
-token, so a tokenizer whose pad token is its EOS still learns to stop.
+Each sample is tokenized segment by segment, so a prompt's tokens are
+masked exactly (label -100) while the completion's are trained, and the
+completion is split into tokens as the model will write it after the
+prompt. The tokens the tokenizer puts before any text (BOS) come first, as
+when the model is prompted. EOS ends every sample and is always kept in
+the labels: padding is masked by the collator's ``label_pad_token_id``,
+never by comparing ids with the pad token, so a tokenizer whose pad token
+is its EOS still learns to stop.
+
+A row the formatter cannot use is an error naming its file, row and column,
+or, with ``on_bad_rows = "skip"``, dropped and counted. The map over the
+rows is cached by datasets' fingerprint (the rows, the formatter and its
+options, the tokenizer, the settings), so the same recipe tokenizes once.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-from loraforge.components import DatasetFormatter, RowError
+from loraforge.components import DatasetFormatter, RowError, Sample
+from loraforge.engine.sources import ROW, Rows, Splits, bad_row
+from loraforge.engine.stats import DataStats
 from loraforge.errors import DataError
+from loraforge.plugins import component_errors
+
+if TYPE_CHECKING:
+    from loraforge.recipe import DataSection
 
 IGNORE_INDEX = -100
-
-# file suffix → datasets' packaged builder
-BUILDERS = {
-    ".jsonl": "json",
-    ".json": "json",
-    ".csv": "csv",
-    ".parquet": "parquet",
-    ".txt": "text",
-}
-
-
-def load_rows(path: Path):
-    """Load a local data file as a ``datasets.Dataset``."""
-    import datasets
-
-    if not path.exists():
-        raise DataError(
-            f"no such file: {path}", where="data.path",
-            hint="Paths in a recipe are relative to the recipe file.",
-        )
-    builder = BUILDERS.get(path.suffix.lower())
-    if builder is None:
-        raise DataError(
-            f"cannot read {path.name}: unknown file type {path.suffix!r}",
-            where="data.path",
-            hint=f"Use one of: {', '.join(BUILDERS)}.",
-        )
-    try:
-        return datasets.load_dataset(builder, data_files=str(path), split="train")
-    except Exception as exc:  # datasets raises many types for a malformed file
-        raise DataError(
-            f"could not read {path}: {exc}", where="data.path",
-            hint="Check that the file is well-formed (one JSON object per line for .jsonl).",
-        ) from None
+# the column transformers' length-grouped sampler reads
+LENGTH = "length"
+_BOOKKEEPING = ("trained", "truncated", "problem")
 
 
 def check_columns(dataset, formatter: DatasetFormatter, source: str) -> None:
-    missing = sorted(formatter.columns() - set(dataset.column_names))
+    columns = [c for c in dataset.column_names if c != ROW]
+    with component_errors(formatter, "columns"):
+        wanted = formatter.columns()
+    missing = sorted(wanted - set(columns))
     if missing:
         raise DataError(
             f"{source} has no column {', '.join(repr(m) for m in missing)} "
-            f"(its columns: {', '.join(dataset.column_names)})",
+            f"(its columns: {', '.join(columns)})",
             where="data.formatter",
             hint="Rename the column in the formatter's options to one the data has.",
         )
 
 
-def encode_sample(sample, tokenizer, max_length: int) -> dict[str, list[int]]:
-    """Token ids and labels for one sample: BOS (if the tokenizer uses one), segments, EOS."""
+def special_prefix(tokenizer) -> list[int]:
+    """The ids the tokenizer puts before a text (BOS for LLaMA; nothing for many others)."""
+    plain = tokenizer.encode("a", add_special_tokens=False)
+    full = tokenizer.encode("a")
+    for start in range(len(full) - len(plain) + 1):
+        if full[start:start + len(plain)] == plain:
+            return full[:start]
+    return []
+
+
+def sample_tokens(sample: Sample, tokenizer, prefix: list[int],
+                  train_on_prompt: bool = False) -> tuple[list[int], list[int]]:
+    """Ids and labels of a whole sample, before truncation and EOS."""
     input_ids: list[int] = []
     labels: list[int] = []
-    if tokenizer.bos_token_id is not None and getattr(tokenizer, "add_bos_token", True):
-        input_ids.append(tokenizer.bos_token_id)
-        labels.append(IGNORE_INDEX)
     for segment in sample.segments:
         ids = tokenizer.encode(segment.text, add_special_tokens=False)
         input_ids.extend(ids)
-        labels.extend(ids if segment.trained else [IGNORE_INDEX] * len(ids))
+        labels.extend(ids if segment.trained or train_on_prompt else [IGNORE_INDEX] * len(ids))
+    # a chat template may write BOS itself; a second one would be a token the model never sees
+    if prefix and input_ids[: len(prefix)] != prefix:
+        input_ids = prefix + input_ids
+        labels = [IGNORE_INDEX] * len(prefix) + labels
+    return input_ids, labels
+
+
+def end_with_eos(input_ids: list[int], labels: list[int], eos: int,
+                 max_length: int) -> tuple[list[int], list[int], bool]:
+    """Cut to ``max_length`` and end in a trained EOS; also whether anything was cut."""
+    if input_ids and input_ids[-1] == eos and labels[-1] == eos:
+        if len(input_ids) <= max_length:
+            return input_ids, labels, False  # the template already ends in a trained EOS
+        input_ids, labels = input_ids[:-1], labels[:-1]
+    truncated = len(input_ids) + 1 > max_length
     # keep room for EOS: a truncated sample still ends in a trained EOS
-    input_ids = input_ids[: max_length - 1] + [tokenizer.eos_token_id]
-    labels = labels[: max_length - 1] + [tokenizer.eos_token_id]
-    return {"input_ids": input_ids, "attention_mask": [1] * len(input_ids), "labels": labels}
+    input_ids = input_ids[: max_length - 1] + [eos]
+    labels = labels[: max_length - 1] + [eos]
+    return input_ids, labels, truncated
 
 
-def tokenize(dataset, formatter: DatasetFormatter, tokenizer, max_length: int, source: str):
-    """Format and tokenize every row with ``datasets.map``; a bad row names its number."""
+def encode_sample(sample: Sample, tokenizer, max_length: int, *, prefix: list[int] | None = None,
+                  train_on_prompt: bool = False) -> dict[str, list[int]]:
+    """Token ids and labels for one sample: what the tokenizer puts first, segments, EOS."""
+    prefix = special_prefix(tokenizer) if prefix is None else prefix
+    ids, labels = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
+    ids, labels, _ = end_with_eos(ids, labels, tokenizer.eos_token_id, max_length)
+    return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
+
+
+def format_row(formatter: DatasetFormatter, row: dict[str, Any]) -> Sample:
+    """The formatter's sample for a row; RowError if it has nothing to train on."""
+    with component_errors(formatter, "format"):
+        sample = formatter.format(row)
+    if not isinstance(sample, Sample):
+        raise RowError(f"the formatter returned {type(sample).__name__}, not a Sample")
+    if not any(s.trained and s.text.strip() for s in sample.segments):
+        raise RowError("nothing to train on: the completion is empty")
+    return sample
+
+
+@dataclass
+class Tokenized:
+    """A split's samples, ready to batch, and what became of its rows."""
+
+    dataset: Any
+    stats: DataStats
+
+
+def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSection) -> Tokenized:
+    """Format and tokenize every row with ``datasets.map``; bad and long rows as ``data`` says."""
     if tokenizer.eos_token_id is None:
         raise DataError("the tokenizer has no EOS token", where="model.path",
                         hint="Use a tokenizer that defines eos_token.")
-    check_columns(dataset, formatter, source)
+    check_columns(rows.dataset, formatter, rows.name)
+    with component_errors(formatter, "set_tokenizer"):
+        formatter.set_tokenizer(tokenizer)
+    skip, files = data.on_bad_rows == "skip", rows.files
+    max_length, train_on_prompt = data.max_length, data.train_on_prompt
+    prefix, eos = special_prefix(tokenizer), tokenizer.eos_token_id
 
-    def encode(row: dict[str, Any], index: int) -> dict[str, list[int]]:
+    def encode(row: dict[str, Any]) -> dict[str, Any]:
+        number = row[ROW]
         try:
-            sample = formatter.format(row)
+            sample = format_row(formatter, {k: v for k, v in row.items() if k != ROW})
         except RowError as exc:
-            column = f", column {exc.column!r}" if exc.column else ""
-            raise DataError(
-                f"row {index + 1}{column}: {exc}", where=source,
-                hint="Fix or remove the row, or change the formatter's options.",
-            ) from None
-        return encode_sample(sample, tokenizer, max_length)
+            bad = bad_row(files, number, exc.column, str(exc))
+            if not skip:
+                raise DataError(
+                    f"row {bad.row}{f', column {bad.column!r}' if bad.column else ''}: {exc}",
+                    where=bad.file,
+                    hint='Fix or remove the row, change the formatter\'s options, or set '
+                    'data.on_bad_rows = "skip" to drop such rows and count them.',
+                ) from None
+            return {"input_ids": [], "attention_mask": [], "labels": [], LENGTH: 0,
+                    "trained": 0, "truncated": False, "problem": str(bad)}
+        ids, labels = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
+        ids, labels, truncated = end_with_eos(ids, labels, eos, max_length)
+        return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels,
+                LENGTH: len(ids), "trained": sum(1 for x in labels if x != IGNORE_INDEX),
+                "truncated": truncated, "problem": None}
 
-    return dataset.map(
-        encode, with_indices=True, remove_columns=dataset.column_names,
-        desc="Tokenizing",
-    )
+    encoded = rows.dataset.map(encode, remove_columns=rows.dataset.column_names,
+                               desc="Tokenizing")
+    stats = DataStats.count(encoded, rows.bad, data)
+    if stats.samples == 0:
+        first = stats.bad_examples[0] if stats.bad_examples else "every sample was too long"
+        raise DataError(
+            f"no usable rows in {rows.name} ({stats.rows} read); the first problem: {first}",
+            where="data.path", hint="Check the formatter's options against the data.",
+        )
+    drop_long = data.on_long_rows == "drop"
+    if stats.bad_rows - len(rows.bad) or (drop_long and stats.long_rows):
+        encoded = encoded.filter(
+            lambda problem, truncated: problem is None and not (drop_long and truncated),
+            input_columns=["problem", "truncated"],
+        )
+    return Tokenized(encoded.remove_columns(list(_BOOKKEEPING)), stats)
+
+
+@dataclass
+class PreparedData:
+    """The datasets the Trainer gets (packed if the recipe asks), and what became of the rows."""
+
+    train: Any
+    stats: DataStats
+    eval: Any = None
+    eval_stats: DataStats | None = None
+
+    @property
+    def packed_blocks(self) -> int | None:
+        return len(self.train) if "position_ids" in self.train.column_names else None
+
+    def record(self) -> dict[str, Any]:
+        """What ``run.json`` keeps about the data."""
+        record = {"train": self.stats.record()}
+        if self.eval_stats is not None:
+            record["eval"] = self.eval_stats.record()
+        if self.packed_blocks is not None:
+            record["packed_blocks"] = self.packed_blocks
+        return record
+
+    def log_lines(self, name: str) -> list[str]:
+        """What the run says about its data, one line each."""
+        lines = self.stats.log_lines(name)
+        if self.eval_stats is not None:
+            lines += [f"to evaluate: {line}" for line in self.eval_stats.log_lines(name)]
+        if self.packed_blocks is not None:
+            lines.append(f"packed into {self.packed_blocks:,} blocks of {self.stats.max_length} tokens")
+        return lines
+
+
+def prepare(splits: Splits, formatter: DatasetFormatter, tokenizer, data: DataSection) -> PreparedData:
+    """Tokenize the training (and evaluation) rows, then pack them if ``data.packing``."""
+    from loraforge.engine.batches import pack, pad_id
+
+    train = tokenize(splits.train, formatter, tokenizer, data)
+    evaluate = tokenize(splits.eval, formatter, tokenizer, data) if splits.eval else None
+    prepared = PreparedData(train.dataset, train.stats,
+                            evaluate and evaluate.dataset, evaluate and evaluate.stats)
+    if data.packing:
+        prepared.train = pack(prepared.train, data.max_length, pad_id(tokenizer))
+        if prepared.eval is not None:
+            prepared.eval = pack(prepared.eval, data.max_length, pad_id(tokenizer))
+    return prepared

@@ -9,10 +9,13 @@ to ``FORMATTERS`` below.
 from __future__ import annotations
 
 from loraforge.hookspecs import hookimpl
+from loraforge_formatters.alpaca import Alpaca
+from loraforge_formatters.chat import Chat
+from loraforge_formatters.prompt_completion import PromptCompletion
 from loraforge_formatters.template import Template
 from loraforge_formatters.text import Text
 
-FORMATTERS = (Text, Template)
+FORMATTERS = (Text, Template, Alpaca, Chat, PromptCompletion)
 
 
 @hookimpl

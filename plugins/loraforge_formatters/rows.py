@@ -43,3 +43,18 @@ def scalar(row: Mapping[str, Any], column: str) -> Any:
             column=column,
         )
     return found
+
+
+def filled(row: Mapping[str, Any], column: str) -> str:
+    """The row's text in ``column``, which must hold more than white space."""
+    found = text(row, column)
+    if not found.strip():
+        raise RowError(f"column {column!r} is empty", column=column)
+    return found
+
+
+def optional_text(row: Mapping[str, Any], column: str | None) -> str:
+    """The row's text in ``column``, or "" when there is no such column or it is null."""
+    if column is None or row.get(column) is None:
+        return ""
+    return text(row, column)

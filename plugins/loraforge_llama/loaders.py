@@ -45,6 +45,13 @@ class LlamaLoader(ModelLoader):
             )
         return load_causal_lm(spec.path, spec, default_targets=LLAMA_TARGETS)
 
+    def load_tokenizer(self, spec: ModelSection) -> Any:
+        from loraforge_llama.loading import load_tokenizer
+
+        if not spec.path:
+            return self.load(spec).tokenizer  # says what is missing
+        return load_tokenizer(spec.path, spec)
+
 
 class TinyLlamaOptions(BaseModel):
     """The shape of the tiny model; each distinct shape is built once and cached."""
@@ -74,3 +81,9 @@ class TinyLlamaLoader(ModelLoader):
 
         path = tiny_llama_path(**self.options.model_dump())
         return load_causal_lm(path, spec, default_targets=LLAMA_TARGETS)
+
+    def load_tokenizer(self, spec: ModelSection) -> Any:
+        from loraforge_llama.loading import load_tokenizer
+        from loraforge_llama.tiny import tiny_llama_path
+
+        return load_tokenizer(tiny_llama_path(**self.options.model_dump()), spec)

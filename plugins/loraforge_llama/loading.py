@@ -63,6 +63,19 @@ def load_causal_lm(
     return LoadedModel(model, tokenizer, default_targets=list(default_targets), quantized=quantized)
 
 
+def load_tokenizer(path: str | Path, spec: ModelSection) -> Any:
+    """The tokenizer at ``path`` alone, with the pad token :func:`load_causal_lm` gives it."""
+    source = resolve_source(path)
+    with _explained(source):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, revision=spec.revision, trust_remote_code=spec.trust_remote_code
+        )
+    set_pad_token(tokenizer, None)
+    return tokenizer
+
+
 def resolve_source(path: str | Path) -> str:
     """``path`` as an existing local directory, or as a hub id when it can only be one.
 
@@ -246,8 +259,8 @@ def keep_cpu_4bit_trainable(model: Any) -> None:
             module.support_avx512bf16_for_cpu = False
 
 
-def set_pad_token(tokenizer: Any, model: Any) -> None:
-    """Give a tokenizer without a pad token one (unk, else eos) and tell the model."""
+def set_pad_token(tokenizer: Any, model: Any | None) -> None:
+    """Give a tokenizer without a pad token one (unk, else eos) and tell the model, if given."""
     if tokenizer.pad_token is None:
         if tokenizer.unk_token is not None:
             tokenizer.pad_token = tokenizer.unk_token
@@ -260,6 +273,8 @@ def set_pad_token(tokenizer: Any, model: Any) -> None:
                 where="model.path",
                 hint="Add a pad token to the checkpoint's tokenizer files.",
             )
+    if model is None:
+        return
     for config in (model.config, getattr(model, "generation_config", None)):
         if config is not None and getattr(config, "pad_token_id", None) is None:
             config.pad_token_id = tokenizer.pad_token_id

@@ -32,7 +32,7 @@ def problems(registry, name, **options):
 
 
 def test_the_package_registers_its_formatters_with_documented_options(registry):
-    assert registry.names("formatter") == ["template", "text"]
+    assert registry.names("formatter") == ["alpaca", "chat", "prompt_completion", "template", "text"]
     for name in registry.names("formatter"):
         cls = registry.get("formatter", name).cls
         assert cls.description and "\n" not in cls.description

@@ -1,0 +1,61 @@
+"""The ``alpaca`` formatter: instruction, optional input, and the output the model learns.
+
+Rows are written into the prompt of Stanford Alpaca (with or without the
+input paragraph, as the row has one or not); the output is the completion,
+the only part in the loss unless ``data.train_on_prompt`` is set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from loraforge.components import DatasetFormatter, Sample
+from loraforge_formatters import rows
+
+PROMPT_WITH_INPUT = (
+    "Below is an instruction that describes a task, paired with an input that provides further "
+    "context. Write a response that appropriately completes the request.\n\n"
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+)
+PROMPT = (
+    "Below is an instruction that describes a task. Write a response that appropriately "
+    "completes the request.\n\n### Instruction:\n{instruction}\n\n### Response:\n"
+)
+
+
+class AlpacaOptions(BaseModel):
+    """Options of the ``alpaca`` formatter: which columns hold each part."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instruction: str = Field("instruction", min_length=1, description="The column with the instruction.")
+    input: str = Field(
+        "input", min_length=1,
+        description="The column with the input the instruction refers to; a row without it "
+        "(or with it empty) gets the prompt without an input.",
+    )
+    output: str = Field("output", min_length=1, description="The column with the response to learn.")
+
+
+class Alpaca(DatasetFormatter):
+    """Alpaca-style instruction data: the prompt is masked, the output is trained."""
+
+    name = "alpaca"
+    description = "Instruction/input/output rows in the Alpaca prompt; the output is trained."
+    Options = AlpacaOptions
+
+    def columns(self) -> set[str]:
+        return {self.options.instruction, self.options.output}
+
+    def format(self, row: Mapping[str, Any]) -> Sample:
+        instruction = rows.filled(row, self.options.instruction)
+        output = rows.filled(row, self.options.output)
+        extra = rows.optional_text(row, self.options.input)
+        if extra.strip():
+            prompt = PROMPT_WITH_INPUT.format(instruction=instruction, input=extra)
+        else:
+            prompt = PROMPT.format(instruction=instruction)
+        return Sample.of_prompt(prompt, output)
