@@ -64,3 +64,15 @@ class OutputError(LoraforgeError):
     """The output directory cannot be used as asked."""
 
     title = "Output error"
+
+
+class TrainingError(LoraforgeError):
+    """Training stopped: out of memory, or the adapter was not learning at all."""
+
+    title = "Training stopped"
+
+
+class ResumeError(LoraforgeError):
+    """A checkpoint cannot be continued with this recipe or this data."""
+
+    title = "Cannot resume"

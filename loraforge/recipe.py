@@ -102,14 +102,56 @@ class LoraSection(Section):
 
 
 class DataSection(Section):
-    """The training data and how rows become text."""
+    """The training data: where rows come from, how they become samples, how samples are batched."""
 
-    path: str = Field(description="A data file (.jsonl, .json, .csv, .parquet, .txt).")
+    path: str = Field(
+        description="A data file (.jsonl, .json, .csv, .parquet, .txt), a folder of them, or a "
+        "dataset id on the Hugging Face hub (e.g. tatsu-lab/alpaca).",
+    )
+    name: str | None = Field(None, description="The hub dataset's configuration (subset) name.")
+    split: str = Field(
+        "train",
+        description='The split to train on. A hub dataset takes any split datasets accepts (e.g. '
+        '"train[:2000]"); a folder\'s splits come from its file names (train.jsonl, '
+        "validation.jsonl); a single file is the split train.",
+    )
+    revision: str | None = Field(None, description="Hub revision of the dataset (branch, tag or commit).")
+    eval_split: str | None = Field(None, description='A split to evaluate on, e.g. "validation".')
+    eval_fraction: float | None = Field(
+        None, gt=0, lt=1, description="Hold out this fraction of the training rows for evaluation."
+    )
+    max_samples: int | None = Field(
+        None, gt=0, description="Use at most this many rows of each split (after shuffling)."
+    )
+    shuffle: bool = Field(
+        True, description="Shuffle the rows before max_samples and eval_fraction take theirs."
+    )
+    seed: int = Field(42, description="Seed of that shuffle.")
     formatter: ComponentRef = Field(
         default_factory=lambda: ComponentRef(name="text"),
         description="The dataset formatter and its options.",
     )
-    max_length: int = Field(512, gt=1, description="Tokens per sample; longer samples are truncated.")
+    train_on_prompt: bool = Field(
+        False, description="Train on the prompt too, not only on the completion (or assistant turns)."
+    )
+    max_length: int = Field(512, gt=1, description="Tokens per sample, EOS included.")
+    on_long_rows: Literal["truncate", "drop"] = Field(
+        "truncate", description="What happens to a sample longer than max_length."
+    )
+    on_bad_rows: Literal["error", "skip"] = Field(
+        "error", description="Stop at a row the formatter cannot use, or skip it and count it."
+    )
+    packing: bool = Field(
+        False,
+        description="Concatenate samples into max_length blocks, each attending only to itself; "
+        "without packing, batches are grouped by length.",
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_evaluate(self) -> DataSection:
+        if self.eval_split is not None and self.eval_fraction is not None:
+            raise ValueError("set eval_split or eval_fraction, not both")
+        return self
 
 
 class TrainSection(Section):
@@ -132,6 +174,13 @@ class TrainSection(Section):
     device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Where to train.")
     seed: int = Field(42, description="Seed for initialisation, shuffling and dropout.")
     logging_steps: int = Field(10, gt=0, description="Log the loss every this many steps.")
+    save_steps: int = Field(
+        100, gt=0, description="Save a checkpoint every this many optimizer steps (and at the last)."
+    )
+    save_every_epoch: bool = Field(False, description="Also save a checkpoint at the end of each epoch.")
+    save_total_limit: int = Field(
+        3, gt=0, description="Keep this many of the newest complete checkpoints; older ones are deleted."
+    )
     callbacks: list[ComponentRef] = Field(
         default_factory=lambda: [ComponentRef(name="console"), ComponentRef(name="metrics")],
         description="Training callbacks, by name or as tables with options.",
@@ -142,7 +191,20 @@ class OutputSection(Section):
     """Where the adapter and the run's records go."""
 
     dir: str = Field("runs/latest", description="Output directory, relative to the working directory.")
-    overwrite: bool = Field(False, description="Replace a finished run in the output directory.")
+    overwrite: bool = Field(
+        False, description="Start over, replacing a finished or unfinished run in the output directory."
+    )
+    resume: Literal["never", "auto"] = Field(
+        "never",
+        description='"auto": continue an unfinished run from its newest complete checkpoint, or '
+        "start fresh when there is none (as `loraforge run --resume`).",
+    )
+
+    @model_validator(mode="after")
+    def _overwrite_or_resume(self) -> OutputSection:
+        if self.overwrite and self.resume == "auto":
+            raise ValueError('overwrite = true and resume = "auto" contradict each other; choose one')
+        return self
 
 
 class Recipe(BaseModel):

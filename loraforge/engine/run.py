@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from loraforge.components import RunInfo
 from loraforge.engine import outputs
 from loraforge.plan import Plan, bind
 from loraforge.plugins import Plugins, get_plugins
@@ -46,40 +45,56 @@ def quiet_libraries() -> None:
 def say(message: str) -> None:
     from rich.console import Console
 
+    from loraforge.engine.environment import is_main_process
+
+    if not is_main_process():  # under torchrun, one voice is enough
+        return
+
     Console(stderr=True, highlight=False).print(f"[bold cyan]›[/] {message}")
 
 
-def run_recipe(recipe: Recipe, *, plugins: Plugins | None = None, overwrite: bool = False) -> RunResult:
+def run_recipe(recipe: Recipe, *, plugins: Plugins | None = None, overwrite: bool = False,
+               resume: bool = False, force_resume: bool = False) -> RunResult:
     """Train a LoRA adapter as ``recipe`` says and save it in the output directory."""
     plan = bind(recipe, plugins or get_plugins())
-    return run_plan(plan, overwrite=overwrite)
+    return run_plan(plan, overwrite=overwrite, resume=resume, force_resume=force_resume)
 
 
-def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
-    from loraforge.engine.data import check_columns, load_rows, tokenize
+def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
+             force_resume: bool = False) -> RunResult:
+    """Train and save; ``resume`` continues from the newest complete checkpoint, if any.
+
+    ``force_resume`` resumes even when the recipe's training settings or the
+    data changed since the checkpoint. Stopped by SIGINT or SIGTERM, the run
+    saves a checkpoint and raises :class:`loraforge.engine.signals.RunInterrupted`.
+    """
+    from transformers import set_seed
+
+    from loraforge.engine import batches
+    from loraforge.engine.data import check_columns, prepare
+    from loraforge.engine.sources import load_splits
     from loraforge.engine.model import prepare_model
-    from loraforge.engine.train import build_trainer
+    from loraforge.engine.session import new_session, open_run
+    from loraforge.engine.train import training_arguments
 
     quiet_libraries()
     recipe = plan.recipe
     started = time.time()
     # data first, before anything is written or loaded: a wrong column name
     # should not wait for a 7B model to load, nor cost a previous run's files
-    data_path = recipe.input_path(recipe.data.path)
-    rows = load_rows(data_path)
-    check_columns(rows, plan.formatter, str(data_path))
+    splits = load_splits(recipe)
+    check_columns(splits.train.dataset, plan.formatter, splits.train.name)
 
-    output_dir = outputs.prepare_output_dir(recipe, overwrite)
-    outputs.write_atomic(output_dir / "recipe.toml", recipe.to_toml())
-    record = {
-        "recipe": recipe.source,
-        "components": plan.components,
-        "started_at": outputs.now(),
-        "finished_at": None,
-        **outputs.versions({n: i.version for n, i in plan.plugin_info.items()}),
-    }
-    outputs.write_run(output_dir, record)
+    # creating the arguments starts the process group under torchrun, which
+    # preparing the output directory (process 0 first) relies on
+    args = training_arguments(recipe.train, outputs.output_path(recipe),
+                              **batches.training_arguments(recipe.data, evaluate=False))
+    start, record = open_run(plan, args, overwrite=overwrite, resume=resume or force_resume)
+    output_dir = start.output_dir
+    if start.note:
+        say(start.note)
 
+    set_seed(recipe.train.seed)  # the adapter's initial weights come from it
     say(f"loading model with the {plan.components['model.loader']} loader")
     prepared = prepare_model(plan)
     say(
@@ -87,24 +102,23 @@ def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
         f"{prepared.trainable_parameters:,} trainable of {prepared.total_parameters:,} parameters "
         f"({100 * prepared.trainable_parameters / prepared.total_parameters:.2f}%)"
     )
-    dataset = tokenize(
-        rows, plan.formatter, prepared.tokenizer,
-        recipe.data.max_length, source=str(data_path),
-    )
-    say(f"{len(dataset):,} samples from {data_path.name}")
+    data = prepare(splits, plan.formatter, prepared.tokenizer, recipe.data)
+    for line in data.log_lines(splits.train.name):
+        say(line)
+    record["data"] = data.record()
+    dataset = data.train
 
-    info = RunInfo(
-        output_dir=str(output_dir),
-        max_steps=recipe.train.max_steps or 0,
-        epochs=recipe.train.epochs,
-        trainable_parameters=prepared.trainable_parameters,
-        total_parameters=prepared.total_parameters,
-    )
-    trainer = build_trainer(
-        prepared.model, prepared.tokenizer, dataset, recipe.train, output_dir,
-        plan.callbacks, info,
-    )
-    result = trainer.train()
+    session, changes = new_session(plan, args, start, record, dataset, prepared,
+                                   force_resume=force_resume, started=started)
+    if start.checkpoint is not None:
+        say(f"resuming from {start.checkpoint.path} (step {start.step})")
+    if changes:
+        say(f"--force-resume: continuing although {'; '.join(changes)}")
+    result = session.train(prepared.model, prepared.tokenizer, dataset,
+                           collator=batches.collator(recipe.data, prepared.tokenizer))
+    if data.eval is not None:  # the held-out rows' loss, at the end; callbacks hear of it
+        record["eval_metrics"] = session.trainer.evaluate(eval_dataset=data.eval)
+    trainer = session.trainer
     if trainer.is_world_process_zero():
         outputs.save_adapter(prepared.model, prepared.tokenizer, output_dir)
     run = RunResult(
@@ -117,12 +131,14 @@ def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
         tokenizer=prepared.tokenizer,
     )
     record.update(
+        status="finished",
         finished_at=outputs.now(),
         targets=prepared.targets,
         quantized=prepared.quantized,
         trainable_parameters=run.trainable_parameters,
         total_parameters=prepared.total_parameters,
         samples=len(dataset),
+        tokens=sum(len(ids) for ids in dataset["input_ids"]),
         global_step=run.global_step,
         train_loss=run.train_loss,
         runtime_s=run.runtime_s,
@@ -132,7 +148,6 @@ def run_plan(plan: Plan, *, overwrite: bool = False) -> RunResult:
         outputs.write_run(output_dir, record)
         summary = {"output_dir": str(output_dir), "global_step": run.global_step,
                    "train_loss": run.train_loss, "runtime_s": run.runtime_s}
-        for callback in plan.callbacks:
-            callback.on_end(summary)
+        session.finish(summary)
     return run
 

@@ -64,10 +64,12 @@ class ConsoleProgress(TrainingCallback):
     """Shows a run's progress: a rich progress bar on a terminal, plain lines elsewhere.
 
     Plain lines look like ``step 20/120  epoch 0.33  loss 2.4312  lr 1.8e-04``.
-    ``on_end`` reads these summary keys, each optional: ``output_dir`` (where
+    ``on_end`` reads these summary keys, each optional: ``status``
+    (``finished``, ``interrupted`` or ``failed``), ``output_dir`` (where
     the adapter was saved), ``global_step``, ``train_loss`` (the mean over the
-    run, as the Trainer reports it) and ``runtime_s``; it also shows the last
-    logged loss.
+    run, as the Trainer reports it), ``runtime_s``, ``checkpoint`` (the
+    newest complete one, when the run stopped early) and ``error``; it also
+    shows the last logged loss.
 
     ``file`` (default: ``sys.stdout`` when the run begins) and ``terminal``
     (default: ask rich, which checks for a TTY and honours ``FORCE_COLOR``,
@@ -155,6 +157,14 @@ class ConsoleProgress(TrainingCallback):
     def _summary_lines(self, summary: dict[str, Any]) -> list[str]:
         steps = summary.get("global_step")
         runtime = summary.get("runtime_s") or time.monotonic() - self._began
+        status = summary.get("status", "finished")
+        if status != "finished":
+            line = f"{status} after {steps} steps" if steps is not None else status
+            line += f" in {_duration(runtime)}"
+            if summary.get("error"):
+                line += f": {summary['error']}"
+            saved = summary.get("checkpoint")
+            return [line, f"last checkpoint: {saved}" if saved else "no checkpoint was saved"]
         line = f"finished {steps} steps" if steps is not None else "finished"
         line += f" in {_duration(runtime)}"
         losses = []

@@ -70,6 +70,25 @@ def test_console_off_a_terminal_prints_plain_lines(registry):
     ]
 
 
+def test_console_says_how_a_stopped_run_ended(registry):
+    cb = console(registry, terminal=False)
+    cb.on_begin(run_info())
+    cb.on_end({"status": "interrupted", "global_step": 40, "runtime_s": 75,
+               "checkpoint": "runs/test/checkpoints/checkpoint-40"})
+    assert cb.file.getvalue().splitlines()[-2:] == [
+        "interrupted after 40 steps in 1m 15s",
+        "last checkpoint: runs/test/checkpoints/checkpoint-40",
+    ]
+    cb = console(registry, terminal=False)
+    cb.on_begin(run_info())
+    cb.on_end({"status": "failed", "global_step": 0, "runtime_s": 3, "checkpoint": None,
+               "error": "ran out of memory at step 1"})
+    assert cb.file.getvalue().splitlines()[-2:] == [
+        "failed after 0 steps in 3s: ran out of memory at step 1",
+        "no checkpoint was saved",
+    ]
+
+
 def test_console_every_prints_the_first_then_every_nth_logged_step(registry):
     cb = console(registry, terminal=False, every=3)
     cb.on_begin(run_info(resumed_from_step=40))

@@ -1,0 +1,182 @@
+"""Checkpoints in ``<output>/checkpoints/checkpoint-<step>``: complete ones, and the rest.
+
+The Trainer writes a checkpoint's files (adapter, optimizer, scheduler, RNG
+states, trainer state) one after another, so a run killed in the middle
+leaves a folder that looks like a checkpoint and is not one. A checkpoint
+counts as complete only once ``loraforge-checkpoint.json`` is in it: it is
+written last, after every process has written its part and the files are
+flushed to disk, through a temporary name and a rename. Incomplete folders
+are never resumed from and are deleted before a run continues; old complete
+ones are deleted only after a newer one is complete.
+
+The marker also records what the checkpoint was trained with (the training
+settings, their hash, the data fingerprint), so that resuming with a
+different recipe or different data is refused instead of silently mixing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from loraforge.engine.fingerprints import EFFECTIVE_BATCH, changed_settings
+from loraforge.engine.outputs import now, sync_tree, write_atomic
+from loraforge.errors import ResumeError
+
+MARKER = "loraforge-checkpoint.json"
+# settings that change the adapter's tensors' shapes: a checkpoint cannot be loaded across them
+SHAPE_SETTINGS = ("lora.r", "lora.targets", "lora.bias")
+FOLDER = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class TrainingStamp:
+    """What the checkpoints of this run are trained with; written into each marker."""
+
+    recipe_hash: str
+    settings: dict[str, Any]
+    data_fingerprint: str
+    samples: int
+    world_size: int = 1
+
+    def marker(self, step: int) -> dict[str, Any]:
+        return {"step": step, "saved_at": now(), **asdict(self)}
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A complete checkpoint and its marker."""
+
+    path: Path
+    step: int
+    marker: dict[str, Any]
+
+
+def checkpoints_dir(output_dir: Path) -> Path:
+    return Path(output_dir) / "checkpoints"
+
+
+def read_marker(folder: Path) -> dict[str, Any] | None:
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return marker if isinstance(marker, dict) else None
+
+
+def scan(output_dir: Path) -> tuple[list[Checkpoint], list[Path]]:
+    """Complete checkpoints, oldest first, and the folders that are not complete."""
+    complete: list[Checkpoint] = []
+    incomplete: list[Path] = []
+    folder = checkpoints_dir(output_dir)
+    if not folder.is_dir():
+        return complete, incomplete
+    for path in folder.iterdir():
+        match = FOLDER.match(path.name)
+        if not match or not path.is_dir():
+            continue
+        step = int(match.group(1))
+        marker = read_marker(path)
+        if marker is not None and marker.get("step") == step:
+            complete.append(Checkpoint(path, step, marker))
+        else:
+            incomplete.append(path)
+    complete.sort(key=lambda c: c.step)
+    return complete, sorted(incomplete)
+
+
+def newest(output_dir: Path) -> Checkpoint | None:
+    complete, _ = scan(output_dir)
+    return complete[-1] if complete else None
+
+
+def remove_incomplete(output_dir: Path) -> list[Path]:
+    _, incomplete = scan(output_dir)
+    for path in incomplete:
+        shutil.rmtree(path, ignore_errors=True)
+    return incomplete
+
+
+def keep_newest(output_dir: Path, limit: int) -> None:
+    complete, _ = scan(output_dir)
+    for checkpoint in complete[:-limit]:
+        shutil.rmtree(checkpoint.path, ignore_errors=True)
+
+
+def mark_complete(folder: Path, marker: dict[str, Any]) -> None:
+    """Flush the checkpoint's files to disk, then write the marker that makes it count."""
+    sync_tree(folder)
+    write_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
+
+
+def check_resumable(checkpoint: Checkpoint, stamp: TrainingStamp, *, force: bool) -> list[str]:
+    """What changed since ``checkpoint`` was saved; raises unless nothing did or ``force``."""
+    marker = checkpoint.marker
+    changes = []
+    if marker.get("recipe_hash") != stamp.recipe_hash:
+        changes += changed_settings(marker.get("settings") or {}, stamp.settings)
+        changes = changes or ["the training settings (their hash differs)"]
+    if marker.get("data_fingerprint") != stamp.data_fingerprint:
+        changes.append(
+            f"the data: {stamp.samples} samples with fingerprint {stamp.data_fingerprint}, where "
+            f"the checkpoint was trained on {marker.get('samples', '?')} with "
+            f"{marker.get('data_fingerprint')}"
+        )
+    reshaped = [line for line in changes if line.split(":")[0] in SHAPE_SETTINGS]
+    if reshaped:
+        raise ResumeError(
+            f"{checkpoint.path} (step {checkpoint.step}) holds an adapter of another shape "
+            f"({'; '.join(reshaped)}), which cannot be loaded into this one",
+            where="output.dir",
+            hint="Undo the change to continue that run, or start over with --overwrite (or in "
+            "another output.dir).",
+        )
+    if changes and not force:
+        effective = any(line.startswith(EFFECTIVE_BATCH) for line in changes)
+        raise ResumeError(
+            f"{checkpoint.path} (step {checkpoint.step}) was trained with a different recipe "
+            f"or data; changed since: " + "; ".join(changes),
+            where="output.dir",
+            hint="Undo the change to continue that run, or start over with --overwrite (or in "
+            "another output.dir). --force-resume continues anyway, from weights and optimizer "
+            "state that were trained for something else."
+            + (" The micro-batch may change as long as batch_size × grad_accum × processes "
+               "stays the same." if effective else ""),
+        )
+    return changes
+
+
+def checkpoint_callback(stamp: TrainingStamp, *, keep: int, every_epoch: bool):
+    """A ``TrainerCallback`` that completes each checkpoint the Trainer saves, and prunes old ones.
+
+    The Trainer's own ``save_total_limit`` is left unset: it deletes old
+    checkpoints before the new one is complete, which a crash at the wrong
+    moment would turn into no checkpoint at all.
+    """
+    from accelerate import PartialState
+    from transformers import TrainerCallback
+
+    class CompleteCheckpoints(TrainerCallback):
+        def __init__(self) -> None:
+            self.last_saved: int | None = None
+
+        def on_epoch_end(self, args, state, control, **kwargs):
+            # once per step at most: a second save into the same folder would rewrite a
+            # checkpoint that is already marked complete
+            if every_epoch and self.last_saved != state.global_step:
+                control.should_save = True
+
+        def on_save(self, args, state, control, **kwargs):
+            self.last_saved = state.global_step
+            # every process has written its RNG state before the checkpoint is declared complete
+            PartialState().wait_for_everyone()
+            if state.is_world_process_zero:
+                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+                mark_complete(folder, stamp.marker(state.global_step))
+                keep_newest(Path(args.output_dir).parent, keep)
+
+    return CompleteCheckpoints()

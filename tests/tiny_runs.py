@@ -1,0 +1,65 @@
+"""In-process runs of the tiny LLaMA for tests: a recipe, the plugins it needs, what it wrote."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import tomli_w
+from throwaway_callbacks import ThrowawayCallbacks
+
+from loraforge.plugins import Plugins
+from loraforge.recipe import Recipe, load_recipe
+
+ROOT = Path(__file__).resolve().parents[1]
+REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
+BUILTINS = ["llama", "targets", "formatters", "callbacks"]
+
+
+def tiny_recipe(data: Path, out: Path) -> dict:
+    """Ten steps of the tiny LLaMA on reviews, on the CPU, logging every step."""
+    return {
+        "model": {"loader": "tiny-llama"},
+        "lora": {"r": 4, "alpha": 8, "targets": "qv"},
+        "data": {"path": str(data), "max_length": 48,
+                 "formatter": {"name": "template", "template": "Review: {text} Label: {label}"}},
+        "train": {"max_steps": 10, "batch_size": 8, "learning_rate": 3e-3, "logging_steps": 1,
+                  "save_steps": 100, "device": "cpu", "callbacks": ["metrics"]},
+        "output": {"dir": str(out)},
+    }
+
+
+def plugins() -> Plugins:
+    """The first-party plugins and the throwaway callbacks, registered as ``throwaway``."""
+    loaded = Plugins()
+    loaded.load_entry_points(BUILTINS)
+    loaded.register(ThrowawayCallbacks(), "throwaway")
+    return loaded
+
+
+def recipe(folder: Path, *overrides: str, rows: int | None = None) -> Recipe:
+    """The tiny recipe writing to ``folder/out``; ``rows`` keeps only the first reviews."""
+    data = REVIEWS
+    if rows is not None:
+        data = folder / f"reviews-{rows}.jsonl"
+        data.write_text("".join(REVIEWS.read_text().splitlines(keepends=True)[:rows]))
+    path = folder / "recipe.toml"
+    path.write_text(tomli_w.dumps(tiny_recipe(data, folder / "out")))
+    return load_recipe(path, list(overrides))
+
+
+def recipe_file(folder: Path, *overrides: str, rows: int | None = None) -> Path:
+    """The tiny recipe with ``overrides``, resolved and written to ``folder/recipe.toml``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    resolved = recipe(folder, *overrides, rows=rows)
+    path = folder / "recipe.toml"
+    path.write_text(resolved.to_toml())
+    return path
+
+
+def events(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+
+
+def run_record(out: Path) -> dict:
+    return json.loads((out / "run.json").read_text())
