@@ -53,6 +53,16 @@ def say(message: str) -> None:
     Console(stderr=True, highlight=False).print(f"[bold cyan]›[/] {message}")
 
 
+def evaluate_final(trainer: Any) -> dict[str, Any]:
+    """The held-out loss after each epoch, and of the final adapter if no epoch ended on it."""
+    def evaluations() -> list[dict[str, Any]]:
+        return [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+
+    if not evaluations() or evaluations()[-1].get("step") != trainer.state.global_step:
+        trainer.evaluate()  # on every process: evaluation is collective under torchrun
+    return {"evaluations": evaluations(), "eval_metrics": evaluations()[-1]}
+
+
 def run_recipe(recipe: Recipe, *, plugins: Plugins | None = None, overwrite: bool = False,
                resume: bool = False, force_resume: bool = False) -> RunResult:
     """Train a LoRA adapter as ``recipe`` says and save it in the output directory."""
@@ -87,8 +97,9 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
 
     # creating the arguments starts the process group under torchrun, which
     # preparing the output directory (process 0 first) relies on
+    evaluate = recipe.data.eval_split is not None or recipe.data.eval_fraction is not None
     args = training_arguments(recipe.train, outputs.output_path(recipe),
-                              **batches.training_arguments(recipe.data, evaluate=False))
+                              **batches.training_arguments(recipe.data, evaluate=evaluate))
     start, record = open_run(plan, args, overwrite=overwrite, resume=resume or force_resume)
     output_dir = start.output_dir
     if start.note:
@@ -115,10 +126,11 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     if changes:
         say(f"--force-resume: continuing although {'; '.join(changes)}")
     result = session.train(prepared.model, prepared.tokenizer, dataset,
-                           collator=batches.collator(recipe.data, prepared.tokenizer))
-    if data.eval is not None:  # the held-out rows' loss, at the end; callbacks hear of it
-        record["eval_metrics"] = session.trainer.evaluate(eval_dataset=data.eval)
+                           collator=batches.collator(recipe.data, prepared.tokenizer),
+                           eval_dataset=data.eval)
     trainer = session.trainer
+    if data.eval is not None:
+        record.update(evaluate_final(trainer))
     if trainer.is_world_process_zero():
         outputs.save_adapter(prepared.model, prepared.tokenizer, output_dir)
     run = RunResult(

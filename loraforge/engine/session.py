@@ -45,7 +45,8 @@ class TrainingSession:
     trainer: Any = None
     bridge: Any = None
 
-    def train(self, model: Any, tokenizer: Any, dataset: Any, collator: Any = None):
+    def train(self, model: Any, tokenizer: Any, dataset: Any, collator: Any = None,
+              eval_dataset: Any = None):
         """Train, from the start point's checkpoint if any; returns the Trainer's TrainOutput.
 
         Raises :class:`RunInterrupted` after a signal (with a checkpoint
@@ -66,7 +67,7 @@ class TrainingSession:
         resume_from = self.start.checkpoint
         try:
             self.trainer = build_trainer(model, tokenizer, dataset, self.args, trainer_callbacks,
-                                         collator=collator)
+                                         collator=collator, eval_dataset=eval_dataset)
             if resume_from is not None and resume_from.step >= planned_steps(self.trainer):
                 result = self._nothing_left_to_train(resume_from)
             else:

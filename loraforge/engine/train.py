@@ -43,6 +43,7 @@ def training_arguments(train: TrainSection, output_dir: Path, **extra: Any):
         num_train_epochs=train.epochs,
         max_steps=train.max_steps or -1,
         per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size,
         gradient_accumulation_steps=train.grad_accum,
         learning_rate=train.learning_rate,
         lr_scheduler_type=train.lr_scheduler,
@@ -92,8 +93,10 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
                         cb.on_begin(info)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
-            # the Trainer's closing summary reaches callbacks through on_end instead
-            if state.is_world_process_zero and logs and "train_runtime" not in logs:
+            # the Trainer's closing summary reaches callbacks through on_end, and
+            # evaluation results through on_evaluate, so neither is logged twice
+            routed = "train_runtime" in (logs or {}) or "eval_loss" in (logs or {})
+            if state.is_world_process_zero and logs and not routed:
                 numbers = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
                 for cb in callbacks:
                     with component_errors(cb, "on_log"):
@@ -129,7 +132,7 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
 
 
 def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, callbacks: list[Any],
-                  *, collator: Any = None):
+                  *, collator: Any = None, eval_dataset: Any = None):
     """A Trainer for ``dataset`` with ``callbacks`` (TrainerCallbacks, called in this order)."""
     from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
 
@@ -140,6 +143,7 @@ def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, callbacks
         args=args,
         data_collator=collator,
         train_dataset=dataset,
+        eval_dataset=eval_dataset,
         processing_class=tokenizer,
         callbacks=callbacks,
     )
