@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +13,8 @@ from loraforge.plan import bind, check_data
 from loraforge.plugins import Plugins
 from loraforge.recipe import load_recipe
 
-RECIPES = sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+RECIPES = sorted(RECIPES_DIR.glob("*.toml"))
 
 
 @pytest.fixture(scope="module")
@@ -37,3 +41,21 @@ def test_recipe_binds_every_component(path, plugins):
     data = plan.recipe.input_path(plan.recipe.data.path)
     if data.is_relative_to(path.parent / "data") or data.exists():
         check_data(plan)  # shipped data: its columns fit the formatter
+
+
+def test_the_quickstart_runs_end_to_end_from_the_command_line(tmp_path):
+    """The README's main job, shortened: a real `loraforge run` process on the shipped recipe."""
+    out = tmp_path / "quickstart"
+    result = subprocess.run(
+        [sys.executable, "-m", "loraforge", "run", str(RECIPES_DIR / "quickstart.toml"),
+         "--set", f'output.dir="{out}"', "--set", "train.max_steps=30"],
+        capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert f"adapter saved in {out}" in " ".join(result.stdout.split())
+    for name in ("adapter_model.safetensors", "adapter_config.json", "recipe.toml", "run.json"):
+        assert (out / name).is_file(), name
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    losses = [e["loss"] for e in events if e.get("event") == "log" and "loss" in e]
+    assert len(losses) >= 5 and losses[-1] < losses[0]
