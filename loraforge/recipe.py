@@ -251,6 +251,16 @@ class Recipe(BaseModel):
         return tomli_w.dumps(self.to_dict())
 
 
+def cannot_be_hub_id(text: str) -> bool:
+    """Whether ``text`` can only be a local path: a hub id is ``name`` or ``org/name``."""
+    return (
+        Path(text).is_absolute()
+        or text.startswith((".", "~"))
+        or "\\" in text
+        or text.count("/") > 1
+    )
+
+
 def format_validation_errors(exc: ValidationError, *, prefix: str = "") -> list[str]:
     """Pydantic errors as ``section.field: message`` lines."""
     lines = []

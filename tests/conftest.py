@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 # Set before transformers, datasets or the plugins are imported anywhere.
@@ -16,3 +18,17 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ["LORAFORGE_LOAD_PLUGINS"] = os.environ.get(
     "LORAFORGE_TEST_PLUGINS", "llama,baichuan,targets,formatters,callbacks"
 )
+
+
+@pytest.fixture(scope="module")
+def llama():
+    """A small random-init LLaMA built in memory: module names and shapes, no tokenizer."""
+    import torch
+    import transformers
+
+    torch.manual_seed(0)
+    config = transformers.LlamaConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=4, vocab_size=256,
+    )
+    return transformers.LlamaForCausalLM(config)

@@ -12,16 +12,6 @@ from loraforge.errors import ModelError
 LLAMA_LEAVES = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
 
 
-@pytest.fixture(scope="module")
-def llama():
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, vocab_size=256,
-    )
-    return transformers.LlamaForCausalLM(config)
-
-
 def test_linear_modules_are_every_projection_but_the_output_head(llama):
     names = linear_module_names(llama)
     assert "lm_head" not in names

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loraforge.engine import textfiles
 from loraforge.errors import DataError
+from loraforge.recipe import cannot_be_hub_id
 
 if TYPE_CHECKING:
     from loraforge.recipe import DataSection, Recipe
@@ -107,14 +108,7 @@ def load_splits(recipe: Recipe) -> Splits:
 
 
 def _looks_local(text: str) -> bool:
-    # A hub id is "name" or "org/name"; anything else can only be a path.
-    return (
-        Path(text).suffix.lower() in BUILDERS
-        or Path(text).is_absolute()
-        or text.startswith((".", "~"))
-        or "\\" in text
-        or text.count("/") > 1
-    )
+    return Path(text).suffix.lower() in BUILDERS or cannot_be_hub_id(text)
 
 
 def _local_splits(path: Path, data: DataSection) -> tuple[Rows, Rows | None]:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loraforge.components import LoadedModel
 from loraforge.errors import ModelError
+from loraforge.recipe import cannot_be_hub_id
 
 if TYPE_CHECKING:
     from loraforge.recipe import ModelSection
@@ -96,23 +97,13 @@ def resolve_source(path: str | Path) -> str:
                 hint="Give a folder written by save_pretrained (config.json, weights, tokenizer files).",
             )
         return str(local)
-    if _looks_local(text):
+    if cannot_be_hub_id(text):
         raise ModelError(
             f"no such directory: {local.resolve()}", where="model.path",
             hint="Check the path. A model on the Hugging Face hub is named by an id of the "
             "form org/name.",
         )
     return text
-
-
-def _looks_local(text: str) -> bool:
-    # A hub id is "name" or "org/name"; anything else can only be a path.
-    return (
-        Path(text).is_absolute()
-        or text.startswith((".", "~"))
-        or "\\" in text
-        or text.count("/") > 1
-    )
 
 
 def _has_safetensors(source: str) -> bool:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 
 import pytest
-import torch
-import transformers
 from peft import LoraConfig, get_peft_model
 
 from loraforge.engine.targets import check_targets
@@ -23,16 +21,6 @@ def registry():
     plugins.load_entry_points(["targets"])
     assert plugins.failures == {}
     return plugins.registry
-
-
-@pytest.fixture(scope="module")
-def llama():
-    torch.manual_seed(0)
-    config = transformers.LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=4, vocab_size=256,
-    )
-    return transformers.LlamaForCausalLM(config)
 
 
 def select(registry, model, name, defaults=("q_proj", "v_proj"), **options):
