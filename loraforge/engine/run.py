@@ -50,7 +50,8 @@ def say(message: str) -> None:
     if not is_main_process():  # under torchrun, one voice is enough
         return
 
-    Console(stderr=True, highlight=False).print(f"[bold cyan]›[/] {message}")
+    # soft wrap: a line in a log file stays one line, whatever the width
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"[bold cyan]›[/] {message}")
 
 
 def evaluate_final(trainer: Any) -> dict[str, Any]:
@@ -78,6 +79,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     data changed since the checkpoint. Stopped by SIGINT or SIGTERM, the run
     saves a checkpoint and raises :class:`loraforge.engine.signals.RunInterrupted`.
     """
+    quiet_libraries()  # before the imports below load bitsandbytes
     from transformers import set_seed
 
     from loraforge.engine import batches
@@ -87,7 +89,6 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     from loraforge.engine.session import new_session, open_run
     from loraforge.engine.train import training_arguments
 
-    quiet_libraries()
     recipe = plan.recipe
     started = time.time()
     # data first, before anything is written or loaded: a wrong column name

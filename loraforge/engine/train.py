@@ -87,6 +87,7 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 info.max_steps = state.max_steps
+                info.epochs = state.num_train_epochs  # what max_steps leaves of [train] epochs
                 self.began = True
                 for cb in callbacks:
                     with component_errors(cb, "on_begin"):

@@ -146,7 +146,7 @@ class ConsoleProgress(TrainingCallback):
     def _begin_line(self, run: RunInfo) -> str:
         share = run.trainable_parameters / run.total_parameters if run.total_parameters else 0
         line = (
-            f"training {run.max_steps} steps ({run.epochs:g} epochs), "
+            f"training {run.max_steps} steps ({run.epochs:g} epoch{'' if run.epochs == 1 else 's'}), "
             f"{run.trainable_parameters:,} of {run.total_parameters:,} parameters trainable "
             f"({share:.2%}), output in {run.output_dir}"
         )
