@@ -20,7 +20,7 @@ from loraforge.components import (
 )
 from loraforge.errors import LoraforgeError, RecipeError
 from loraforge.plugins import OptionsError, PluginInfo, Plugins, Registry, component_errors
-from loraforge.recipe import ComponentRef, Recipe
+from loraforge.recipe import ComponentRef, Recipe, cannot_be_hub_id
 
 
 @dataclass
@@ -50,8 +50,24 @@ def read_model_config(recipe: Recipe) -> dict[str, Any] | None:
         return None
 
 
+def missing_model_dir(recipe: Recipe) -> LoraforgeError | None:
+    """The error for a ``model.path`` that can only be a local folder and is not one."""
+    path = recipe.model.path
+    if not path:
+        return None
+    local = recipe.input_path(path)
+    if local.is_dir() or not (local.exists() or cannot_be_hub_id(path)):
+        return None
+    return LoraforgeError(
+        f"no such directory: {local.resolve()}", where="model.path",
+        hint="Paths in a recipe are relative to the recipe file; a hub id is org/name.",
+    )
+
+
 def _detect_loader(recipe: Recipe, registry: Registry) -> ComponentRef:
+    """The loader whose ``handles`` recognises the checkpoint's ``config.json``."""
     config = read_model_config(recipe)
+    known = ", ".join(registry.names("loader")) or "none installed"
     if config is not None:
         for name in registry.names("loader"):
             entry = registry.get("loader", name)
@@ -59,14 +75,30 @@ def _detect_loader(recipe: Recipe, registry: Registry) -> ComponentRef:
                 handles = entry.cls().handles(config)
             if handles:
                 return ComponentRef(name=name)
-    known = ", ".join(registry.names("loader")) or "none installed"
-    what = (
-        f"no installed model loader recognises {recipe.model.path}"
-        if config is not None
-        else "cannot tell which model loader to use"
-    )
+        raise LoraforgeError(
+            f"no installed model loader recognises {recipe.model.path} (loaders: {known})",
+            where="model.loader",
+            hint='Set model.loader, e.g. loader = "llama", or install the plugin for this family.',
+        )
+    path = recipe.model.path
+    if not path:
+        raise LoraforgeError(
+            "the recipe names neither a checkpoint nor a loader", where="model.path",
+            hint='Set model.path to a checkpoint folder or a hub id, or loader = "tiny-llama" '
+            "to try loraforge without one.",
+        )
+    local = recipe.input_path(path)
+    if local.is_dir():
+        raise LoraforgeError(
+            f"{local} has no config.json, so its model family cannot be told", where="model.path",
+            hint="Give the folder save_pretrained wrote (config.json, weights, tokenizer files).",
+        )
+    missing = missing_model_dir(recipe)
+    if missing is not None:
+        raise missing
     raise LoraforgeError(
-        f"{what} (loaders: {known})",
+        f"cannot tell which model loader handles the hub id {path!r} before it is downloaded "
+        f"(loaders: {known})",
         where="model.loader",
         hint='Set model.loader, e.g. loader = "llama".',
     )
@@ -76,7 +108,13 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
     """Resolve and validate every component of ``recipe``; all problems in one error."""
     registry = plugins.registry
     problems: list[str] = []
+    hints: list[str] = []
     components: dict[str, str] = {}
+
+    def report(exc: LoraforgeError, where: str) -> None:
+        problems.append(f"{exc.where or where}: {exc.message}")
+        if exc.hint and exc.hint not in hints:
+            hints.append(exc.hint)
 
     def create(kind: str, ref: ComponentRef, where: str) -> Any:
         try:
@@ -85,7 +123,7 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
             problems.extend(exc.problems)
             return None
         except LoraforgeError as exc:
-            problems.append(f"{exc.where or where}: {exc.message}")
+            report(exc, where)
             return None
         components[where] = f"{ref.name} ({registry.get(kind, ref.name).plugin})"
         return component
@@ -95,7 +133,7 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
         try:
             loader_ref = _detect_loader(recipe, registry)
         except LoraforgeError as exc:
-            problems.append(f"{exc.where}: {exc.message}")
+            report(exc, "model.loader")
     loader = create("loader", loader_ref, "model.loader") if loader_ref else None
     targets = recipe.lora.targets
     selector = create("selector", targets, "lora.targets")
@@ -108,9 +146,17 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
         raise RecipeError(
             problems,
             where=recipe.source,
-            hint="`loraforge plugins` lists every component and its options.",
+            hint="\n".join(hints) or "`loraforge plugins` lists every component and its options.",
         )
     return Plan(recipe, loader, selector, formatter, callbacks, components, dict(plugins.info))
+
+
+def check_inputs(plan: Plan) -> None:
+    """Check the local model folder exists, then the data (``check_data``); loads no model."""
+    missing = missing_model_dir(plan.recipe)
+    if missing is not None:
+        raise missing
+    check_data(plan)
 
 
 def check_data(plan: Plan) -> None:

@@ -15,6 +15,7 @@ to the working directory. This module imports neither torch nor textual.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -261,8 +262,27 @@ def cannot_be_hub_id(text: str) -> bool:
     )
 
 
-def format_validation_errors(exc: ValidationError, *, prefix: str = "") -> list[str]:
-    """Pydantic errors as ``section.field: message`` lines."""
+def _known_keys(model: type[BaseModel] | None, loc: list[str]) -> list[str]:
+    """The keys that ``model`` accepts at ``loc`` (a path of field names)."""
+    for part in loc:
+        field = model.model_fields.get(part) if model else None
+        annotation = field.annotation if field else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    return list(model.model_fields) if model else []
+
+
+def _unknown_key(model: type[BaseModel] | None, loc: list[str]) -> str:
+    close = difflib.get_close_matches(loc[-1], _known_keys(model, loc[:-1]), n=1) if loc else []
+    return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
+
+
+def format_validation_errors(exc: ValidationError, *, prefix: str = "",
+                             model: type[BaseModel] | None = None) -> list[str]:
+    """Pydantic errors as ``section.field: message`` lines.
+
+    ``model`` is the pydantic model that was validated, for suggesting the
+    key meant by a misspelt one.
+    """
     lines = []
     for error in exc.errors():
         loc = [str(p) for p in error["loc"] if not str(p).startswith(("function-", "list["))]
@@ -271,7 +291,7 @@ def format_validation_errors(exc: ValidationError, *, prefix: str = "") -> list[
         field = ".".join([prefix, *loc] if prefix else loc) or "recipe"
         message = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
         if error["type"] == "extra_forbidden":
-            message = "unknown key (check the spelling; `loraforge validate` lists the fields)"
+            message = _unknown_key(model, loc)
         elif error["type"] == "missing":
             message = "required, but missing"
         lines.append(f"{field}: {message}")
@@ -323,6 +343,11 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read and validate a recipe file, reporting every problem at once."""
     path = Path(path)
+    if path.is_dir():
+        raise RecipeError(
+            [f"{path} is a folder, not a recipe file"],
+            hint="Give the path of one of the .toml files in it.",
+        )
     if not path.is_file():
         raise RecipeError(
             [f"no such file: {path}"],
@@ -346,7 +371,7 @@ def recipe_from_dict(data: dict[str, Any], *, source: str | None = None) -> Reci
         recipe = Recipe.model_validate(data)
     except ValidationError as exc:
         raise RecipeError(
-            format_validation_errors(exc), where=source,
+            format_validation_errors(exc, model=Recipe), where=source,
             hint="docs/recipe.md describes every section and field.",
         ) from None
     recipe._source = source

@@ -150,6 +150,39 @@ def test_debug_shows_the_traceback(tmp_path):
 def test_remote_code_opt_in_is_warned_about(tmp_path, capsys):
     assert main(["validate", recipe(tmp_path), "--set", "model.trust_remote_code=true"]) == 0
     err = " ".join(capsys.readouterr().err.split())
-    assert "warning: model.trust_remote_code = true: Python code shipped with" in err
+    assert "warning: model.trust_remote_code = true: Python code shipped with" in err and "may run" in err
     assert main(["validate", recipe(tmp_path)]) == 0
     assert "warning" not in capsys.readouterr().err
+
+
+def test_a_missing_local_model_folder_is_caught_by_validate(tmp_path, capsys):
+    text = TINY.replace('loader = "tiny-llama"', 'loader = "llama"\npath = "../no-such-model"')
+    err = error_of(capsys, ["validate", recipe(tmp_path, text)])
+    assert "model.path: no such directory" in err and "no-such-model" in err
+
+
+def test_without_a_loader_a_missing_folder_is_named_as_such(tmp_path, capsys):
+    text = TINY.replace('loader = "tiny-llama"', 'path = "./no-such-model"')
+    err = error_of(capsys, ["validate", recipe(tmp_path, text)])
+    assert "model.path: no such directory" in err
+    assert "cannot tell which model loader" not in err
+
+
+def test_without_a_loader_a_hub_id_asks_for_one(tmp_path, capsys):
+    text = TINY.replace('loader = "tiny-llama"', 'path = "meta-llama/Llama-2-7b-hf"')
+    err = error_of(capsys, ["validate", recipe(tmp_path, text)])
+    assert "model.loader: cannot tell which model loader handles the hub id" in err
+    assert 'Set model.loader, e.g. loader = "llama"' in err  # the problem's own hint survives
+
+
+def test_debug_before_the_subcommand_shows_the_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "loraforge", "--debug", "validate", str(tmp_path / "none.toml")],
+        capture_output=True, text=True,
+    )
+    assert "Traceback" in result.stderr and "RecipeError" in result.stderr
+
+
+def test_a_misspelt_section_gets_a_suggestion(tmp_path, capsys):
+    err = error_of(capsys, ["validate", recipe(tmp_path, TINY + "\n[trian]\nepochs = 1\n")])
+    assert "trian: unknown key; did you mean 'train'?" in err

@@ -14,13 +14,15 @@ SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="show Python tracebacks")
     parser = argparse.ArgumentParser(
         prog="loraforge",
         description="LoRA fine-tuning of causal language models from a recipe.",
-        parents=[common],
     )
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks")
+    # accepted after the subcommand too; SUPPRESS keeps it from resetting a --debug given before
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show Python tracebacks")
     parser.add_argument("--version", action="version", version=f"loraforge {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in SUBCOMMANDS:
@@ -44,3 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\nloraforge: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`loraforge plugins --json | head`): not an error of ours
+        sys.stdout = None
+        return 0

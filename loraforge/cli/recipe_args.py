@@ -25,5 +25,6 @@ def warn_remote_code(recipe: Recipe) -> None:
 
         Console(stderr=True, highlight=False).print(
             "[bold yellow]warning:[/] model.trust_remote_code = true: Python code shipped with "
-            f"{recipe.model.path} will run on this machine. Do this only for checkpoints you trust."
+            f"{recipe.model.path} may run on this machine (it does for families that need their "
+            "own modeling code, such as Baichuan-13B). Do this only for checkpoints you trust."
         )

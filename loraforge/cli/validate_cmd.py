@@ -20,12 +20,12 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from loraforge.plan import bind, check_data
+    from loraforge.plan import bind, check_inputs
     from loraforge.plugins import get_plugins
 
     recipe = recipe_from_args(args)
     plan = bind(recipe, get_plugins())
-    check_data(plan)
+    check_inputs(plan)
     warn_remote_code(recipe)
     table = Table(show_header=True, header_style="bold", box=None)
     table.add_column("field")
