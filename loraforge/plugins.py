@@ -3,10 +3,15 @@
 Built-in and third-party plugins are found the same way: entry points in the
 group ``loraforge``. ``LORAFORGE_LOAD_PLUGINS`` (a comma-separated list of
 entry-point names, or empty for none) limits which are loaded. A plugin that
-fails to import, implements a hook loraforge does not have, or supports
-another major version of the plugin API is reported by name and skipped; one
-that raises inside a hook or a component is reported by plugin and component.
-``LORAFORGE_TRACE_PLUGINS=1`` prints every hook call and what it registered.
+fails to import, implements a hook loraforge does not have, supports another
+major version of the plugin API, or raises in (or registers something that is
+no component from) one of its register hooks is reported by name and skipped,
+with whatever it registered: the other plugins work. A recipe naming one of
+its components is told why that plugin was not loaded. Two plugins that give
+components of one kind the same name both stay loaded, and a recipe naming
+that component is refused naming both. A component that raises is reported by
+plugin and component. ``LORAFORGE_TRACE_PLUGINS=1`` prints every hook call and
+what it registered.
 """
 
 from __future__ import annotations
@@ -73,54 +78,119 @@ def tracing_requested() -> bool:
     return os.environ.get(TRACE_ENV, "").strip() not in ("", "0")
 
 
+def check_component(kind: str, cls: Any, plugin: str) -> type[Component]:
+    """``cls`` if it can be registered as a component of ``kind``, else a PluginError."""
+    base = KINDS[kind]
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        raise PluginError(
+            f"registered {cls!r} as a {KIND_TITLES[kind]}, but it is not a subclass of "
+            f"loraforge.components.{base.__name__}",
+            where=f"plugin {plugin!r}",
+        )
+    if not cls.name:
+        raise PluginError(
+            f"{KIND_TITLES[kind]} {cls.__name__} has no name", where=f"plugin {plugin!r}",
+            hint="Set the class attribute `name` to what recipes should call it.",
+        )
+    return cls
+
+
+def _plugin_list(plugins: list[str]) -> str:
+    return ", ".join(repr(name) for name in plugins)
+
+
 @dataclass
 class Registry:
-    """Components by kind and name, as the loaded plugins registered them."""
+    """Components by kind and name, as the loaded plugins registered them.
+
+    It also knows what went wrong while loading, so that a recipe naming a
+    component that is missing or ambiguous is told why: ``failures`` (plugin →
+    reason it was not loaded, shared with :class:`Plugins`), ``dropped`` (the
+    components a plugin registered before it failed) and ``clashes`` (names
+    that more than one plugin gave a component of one kind).
+    """
 
     components: dict[str, dict[str, Registered]] = field(
         default_factory=lambda: {kind: {} for kind in KINDS}
     )
     tracing: bool = False
+    failures: dict[str, str] = field(default_factory=dict)
+    causes: dict[str, BaseException] = field(default_factory=dict)
+    """plugin → the exception its hook raised, chained to errors for ``--debug``."""
+    dropped: dict[str, dict[str, str]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+    clashes: dict[str, dict[str, list[str]]] = field(
+        default_factory=lambda: {kind: {} for kind in KINDS}
+    )
+    entries: list[tuple[str, Registered]] = field(default_factory=list)
+    """Every registration, in order, those whose name clashes included."""
 
     def add(self, kind: str, cls: Any, plugin: str) -> None:
-        base = KINDS[kind]
-        if not (isinstance(cls, type) and issubclass(cls, base)):
-            raise PluginError(
-                f"registered {cls!r} as a {KIND_TITLES[kind]}, but it is not a subclass of "
-                f"loraforge.components.{base.__name__}",
-                where=f"plugin {plugin!r}",
-            )
-        if not cls.name:
-            raise PluginError(
-                f"{KIND_TITLES[kind]} {cls.__name__} has no name", where=f"plugin {plugin!r}",
-                hint="Set the class attribute `name` to what recipes should call it.",
-            )
+        """Register a component; a name already taken by another plugin becomes a clash."""
+        check_component(kind, cls, plugin)
+        entry = Registered(cls, plugin)
+        self.entries.append((kind, entry))
         existing = self.components[kind].get(cls.name)
-        if existing is not None:
-            raise PluginError(
-                f"two {KIND_TITLES[kind]}s are named {cls.name!r}: one from plugin "
-                f"{existing.plugin!r}, one from plugin {plugin!r}",
-                hint=f"Uninstall one of them, or load only one with {LOAD_ENV}.",
-            )
-        self.components[kind][cls.name] = Registered(cls, plugin)
-        if self.tracing:
-            trace(f"  plugin {plugin!r} registered {KIND_TITLES[kind]} {cls.name!r} "
-                  f"({cls.__module__}.{cls.__qualname__})")
+        if existing is None:
+            self.components[kind][cls.name] = entry
+        else:
+            self.clashes[kind].setdefault(cls.name, [existing.plugin]).append(plugin)
 
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
 
+    def provided_by(self, plugin: str) -> list[tuple[str, Registered]]:
+        """What ``plugin`` registered, by kind (in :data:`KINDS` order) and name."""
+        order = list(KINDS)
+        return sorted(((kind, entry) for kind, entry in self.entries if entry.plugin == plugin),
+                      key=lambda item: (order.index(item[0]), item[1].cls.name))
+
+    def clash_messages(self) -> list[str]:
+        """One line for each name that several plugins registered."""
+        return [
+            f"{_count(len(plugins))} {KIND_TITLES[kind]}s are named {name!r} (plugins "
+            f"{_plugin_list(sorted(plugins))}): a recipe cannot use that name until one of "
+            "them is left out"
+            for kind, names in self.clashes.items()
+            for name, plugins in sorted(names.items())
+        ]
+
     def get(self, kind: str, name: str, *, where: str | None = None) -> Registered:
+        title = KIND_TITLES[kind]
+        if name in self.clashes[kind]:
+            plugins = sorted(self.clashes[kind][name])
+            sources = ", ".join(f"one from plugin {plugin!r}" for plugin in plugins)
+            raise PluginError(
+                f"{_count(len(plugins))} {title}s are named {name!r}: {sources}",
+                where=where,
+                hint=f"Uninstall all but one of these plugins, or leave the others out with "
+                f"{LOAD_ENV} (a comma-separated list of the plugins to load).",
+            )
         try:
             return self.components[kind][name]
         except KeyError:
-            known = ", ".join(self.names(kind)) or "none"
-            raise UnknownComponentError(
-                f"no {KIND_TITLES[kind]} is named {name!r} (known: {known})",
+            pass
+        failed = self.dropped[kind].get(name)
+        if failed is not None and failed in self.failures:
+            raise PluginError(
+                f"the {title} {name!r} comes from plugin {failed!r}, which failed to load: "
+                f"{self.failures[failed]}",
                 where=where,
-                hint="Check the spelling, or install the plugin that provides it; "
-                "`loraforge plugins` lists what is installed.",
-            ) from None
+                hint="This is a bug in the plugin: report it to its author "
+                f"({TRACE_ENV}=1 shows its hook calls), or install a release of it that works.",
+            ) from self.causes.get(failed)
+        known = ", ".join(self.names(kind)) or "none"
+        message = f"no {title} is named {name!r} (known: {known})"
+        hint = ("Check the spelling, or install the plugin that provides it; "
+                "`loraforge plugins` lists what is installed.")
+        if self.failures:
+            message += "".join(f"; plugin {plugin!r} was not loaded: {reason}"
+                               for plugin, reason in self.failures.items())
+            hint = ("If it comes from a plugin that was not loaded, fix or update that plugin. "
+                    "Otherwise check the spelling, or install the plugin that provides it; "
+                    "`loraforge plugins` lists what is installed.")
+        raise UnknownComponentError(message, where=where, hint=hint)
 
     def create(self, kind: str, name: str, options: dict[str, Any], *, where: str) -> Component:
         """Instantiate a component, validating its options against its ``Options`` model."""
@@ -130,13 +200,18 @@ class Registry:
         except ValidationError as exc:
             from loraforge.recipe import format_validation_errors
 
-            raise OptionsError(format_validation_errors(exc, prefix=where)) from None
+            raise OptionsError(format_validation_errors(
+                exc, prefix=where, model=entry.cls.Options)) from None
         except Exception as exc:  # a validator that raises something pydantic does not catch
             raise component_failure(entry.cls, "Options", exc, plugin=entry.plugin) from exc
         with component_errors(entry.cls, "__init__", plugin=entry.plugin):
             component = entry.cls(validated)
         component.plugin_name = entry.plugin
         return component
+
+
+def _count(number: int) -> str:
+    return {2: "two", 3: "three"}.get(number, str(number))
 
 
 class OptionsError(Exception):
@@ -242,6 +317,8 @@ class Plugins:
         self.pm.add_hookspecs(hookspecs)
         self.info: dict[str, PluginInfo] = {}
         self.failures: dict[str, str] = {}
+        """plugin name → why it was not loaded (shown by `loraforge plugins` as failed)."""
+        self.failure_causes: dict[str, BaseException] = {}
         self._registry: Registry | None = None
         self.tracing = tracing_requested() if tracing is None else tracing
         if self.tracing:
@@ -295,11 +372,16 @@ class Plugins:
                 where=where, hint="Check the spelling of the function's name.",
             )
         self.info[name] = PluginInfo(name, distribution, version, api)
+        self.failures.pop(name, None)  # registered again, perhaps fixed
+        self.failure_causes.pop(name, None)
         self._registry = None
 
     def unregister(self, name: str) -> None:
+        """Remove a plugin, what it registers, and any record of its failure."""
         self.pm.unregister(name=name)
         self.info.pop(name, None)
+        self.failures.pop(name, None)
+        self.failure_causes.pop(name, None)
         self._registry = None
 
     def hooks_of(self, name: str) -> list[str]:
@@ -313,31 +395,63 @@ class Plugins:
         return self._registry
 
     def _build_registry(self) -> Registry:
-        registry = Registry(tracing=self.tracing)
-        everyone = self.pm.get_plugins()
-        for hook_name, kind in HOOKS.items():
-            for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
-                # one plugin at a time, through pluggy (so tracing sees it), to
-                # know which plugin registered what and which one failed
-                caller = self.pm.subset_hook_caller(
-                    hook_name, remove_plugins=[p for p in everyone if p is not impl.plugin]
-                )
-
-                def register(cls: Any, _plugin: str = impl.plugin_name, _kind: str = kind) -> None:
-                    registry.add(_kind, cls, _plugin)
-
-                try:
-                    caller(register=register)
-                except PluginError:
-                    raise
-                except Exception as exc:
-                    raise PluginError(
-                        f"{hook_name} failed: {type(exc).__name__}: {exc}",
-                        where=f"plugin {impl.plugin_name!r}",
-                        hint="This is a bug in the plugin; report it to its author, or "
-                        f"leave it out with {LOAD_ENV}.",
-                    ) from exc
+        """Call each plugin's register hooks; a plugin whose hook fails is dropped, not fatal."""
+        registry = Registry(tracing=self.tracing, failures=self.failures,
+                            causes=self.failure_causes)
+        for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked
+                continue
+            staged = self._call_register_hooks(name, plugin, registry)
+            if staged is None:
+                continue
+            for kind, cls in staged:
+                registry.add(kind, cls, name)
         return registry
+
+    def _call_register_hooks(self, name: str, plugin: Any,
+                             registry: Registry) -> list[tuple[str, Any]] | None:
+        """What ``plugin`` registers, or None after recording why it failed and unregistering it.
+
+        Each hook is called through pluggy, for this plugin alone (so tracing
+        sees the call and a failure is the plugin's own).
+        """
+        staged: list[tuple[str, Any]] = []
+        others = [p for p in self.pm.get_plugins() if p is not plugin]
+
+        def register_as(kind: str) -> Any:
+            def register(cls: Any) -> None:
+                check_component(kind, cls, name)
+                for staged_kind, other in staged:
+                    if staged_kind == kind and other.name == cls.name and other is not cls:
+                        raise PluginError(f"registered two {KIND_TITLES[kind]}s named "
+                                          f"{cls.name!r}", where=f"plugin {name!r}")
+                if (kind, cls) not in staged:
+                    staged.append((kind, cls))
+                if self.tracing:
+                    trace(f"  plugin {name!r} registered {KIND_TITLES[kind]} {cls.name!r} "
+                          f"({cls.__module__}.{cls.__qualname__})")
+            return register
+
+        for hook_name, kind in HOOKS.items():
+            impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+            if not any(impl.plugin is plugin for impl in impls):
+                continue
+            caller = self.pm.subset_hook_caller(hook_name, remove_plugins=others)
+            try:
+                caller(register=register_as(kind))
+            except Exception as exc:  # a broken plugin must not take the tool down
+                if isinstance(exc, PluginError):
+                    reason = f"{hook_name}: {exc.message}"
+                else:
+                    reason = f"{hook_name} raised {type(exc).__name__}: {exc}"
+                self.pm.unregister(name=name)
+                self.info.pop(name, None)
+                self.failures[name] = reason
+                self.failure_causes[name] = exc
+                for dropped_kind, cls in staged:
+                    registry.dropped[dropped_kind][cls.name] = name
+                return None
+        return staged
 
 
 def requested_plugins() -> list[str] | None:
@@ -357,6 +471,9 @@ def get_plugins() -> Plugins:
     if _default is None:
         _default = Plugins()
         _default.load_entry_points(requested_plugins())
+        registry = _default.registry  # runs the register hooks, which may drop a plugin
         for name, error in _default.failures.items():
             print(f"loraforge: plugin {name!r} was not loaded ({error})", file=sys.stderr)
+        for clash in registry.clash_messages():
+            print(f"loraforge: {clash}", file=sys.stderr)
     return _default

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import tomllib
 
 import pytest
 
+import loraforge.plugins
 from loraforge.cli import main
+from loraforge.cli.plugins_cmd import describe
 from loraforge.cli.plugins_new import skeleton_files
-from loraforge.hookspecs import API_VERSION
+from loraforge.components import DatasetFormatter, Sample
+from loraforge.hookspecs import API_VERSION, hookimpl
+from loraforge.testing import builtin_plugins
 
 
 @pytest.fixture(autouse=True)
@@ -89,3 +94,70 @@ def test_an_existing_folder_is_not_overwritten(tmp_path, capsys):
     assert main(["plugins", "new", "shout", "--directory", str(tmp_path)]) == 2
     assert "already exists" in capsys.readouterr().err
     assert not list((tmp_path / "loraforge-shout").iterdir())
+
+
+class _Failing:
+    @hookimpl
+    def register_callbacks(self, register):
+        raise RuntimeError("boom")
+
+
+class _LongWinded:
+    """A plugin and a component with long names, beside loraforge's own."""
+
+    class Formatter(DatasetFormatter):
+        name = "a-formatter-whose-name-goes-on-and-on"
+
+        def format(self, row):
+            return Sample.of_text(row["text"])
+
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(self.Formatter)
+
+
+@pytest.fixture
+def narrow(monkeypatch):
+    """`loraforge plugins` lists the built-in plugins and a long-winded one, at 80 columns."""
+    plugins = builtin_plugins()
+    plugins.register(_LongWinded(), "loraforge_a_plugin_with_a_rather_long_name_indeed")
+    monkeypatch.setattr(loraforge.plugins, "_default", plugins)
+    monkeypatch.setenv("COLUMNS", "80")
+    return plugins
+
+
+@pytest.fixture
+def listed(narrow):
+    """The built-in plugins plus one whose hook raises."""
+    narrow.register(_Failing(), "failing")
+    return narrow
+
+
+def test_the_listing_fits_80_columns_without_cutting_a_name(narrow, capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out
+    words = set(re.findall(r"[\w.-]+", out))
+    for row in describe(narrow):
+        assert row["name"] in words, row["name"]
+        for hook in row["hooks"]:
+            assert hook in words, hook
+        for component in row["components"]:
+            assert component["name"] in words, component["name"]
+    assert {"0.1.0", "register_dataset_formatters", "prompt_completion"} <= words
+
+
+def test_the_table_lists_the_plugins_that_were_not_loaded(listed, capsys):
+    assert main(["plugins"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "not loaded: failing: register_callbacks raised RuntimeError: boom" in out
+
+
+def test_the_json_still_gives_full_hook_names(listed, capsys):
+    assert main(["plugins", "--json"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    formatters = next(p for p in listing["plugins"] if p["name"] == "formatters")
+    assert formatters["hooks"] == ["register_dataset_formatters"]
+    assert listing["failed"] == [{"name": "failing",
+                                  "error": "register_callbacks raised RuntimeError: boom"}]

@@ -34,13 +34,11 @@ def describe(plugins: Plugins) -> list[dict]:
         components = [
             {
                 "kind": kind,
-                "name": comp_name,
+                "name": entry.cls.name,
                 "description": entry.cls.description,
                 "options": entry.cls.Options.model_json_schema(),
             }
-            for kind in KIND_TITLES
-            for comp_name, entry in sorted(registry.components[kind].items())
-            if entry.plugin == name
+            for kind, entry in registry.provided_by(name)
         ]
         rows.append({
             "name": name,
@@ -51,6 +49,45 @@ def describe(plugins: Plugins) -> list[dict]:
             "components": components,
         })
     return rows
+
+
+def _wrapped(first: str, rest: str, width: int, indent: str) -> str:
+    """``first`` then ``rest``, wrapped to ``width`` between words, never inside one."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(
+        first + rest, width=max(width, 20), initial_indent=indent,
+        subsequent_indent=indent + "    ", break_long_words=False, break_on_hyphens=False,
+    ))
+
+
+def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, str | None]]:
+    """The listing as ``(line, style)``: a block per plugin, so that it reads at any width.
+
+    A table cut hook and component names at 80 columns (a pipe, nohup); here
+    only the lists wrap, between names.
+    """
+    lines: list[tuple[str, str | None]] = []
+    for row in rows:
+        heading = " ".join(filter(None, (row["name"], row["version"])))
+        if row["distribution"] and row["distribution"] != row["name"]:
+            heading += f" ({row['distribution']})"
+        lines.append((heading, "bold"))
+        lines.append((_wrapped("hooks: ", ", ".join(row["hooks"]) or "none", width, "  "), None))
+        by_kind: dict[str, list[str]] = {}
+        for component in row["components"]:
+            by_kind.setdefault(KIND_TITLES[component["kind"]], []).append(component["name"])
+        for kind, names in by_kind.items():
+            lines.append((_wrapped(f"{kind}s: ", ", ".join(names), width, "  "), None))
+    sections = {
+        "not loaded": [f"{name}: {error}" for name, error in plugins.failures.items()],
+        "name clashes": plugins.registry.clash_messages(),
+    }
+    for title, problems in sections.items():
+        if problems:
+            lines.append((f"{title}:", "bold red"))
+            lines.extend((_wrapped("", problem, width, "  "), None) for problem in problems)
+    return lines
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -65,16 +102,8 @@ def handle(args: argparse.Namespace) -> int:
         return 0
 
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(header_style="bold")
-    for column in ("plugin", "version", "hooks", "components"):
-        table.add_column(column)
-    for row in rows:
-        by_kind: dict[str, list[str]] = {}
-        for component in row["components"]:
-            by_kind.setdefault(KIND_TITLES[component["kind"]], []).append(component["name"])
-        components = "\n".join(f"{kind}s: {', '.join(names)}" for kind, names in by_kind.items())
-        table.add_row(row["name"], row["version"] or "", "\n".join(row["hooks"]), components)
-    Console(highlight=False).print(table)
+    console = Console(highlight=False, markup=False)
+    for line, style in render(plugins, rows, console.width):
+        console.print(line, style=style, soft_wrap=True)
     return 0
