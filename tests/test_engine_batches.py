@@ -137,3 +137,18 @@ def test_unpacked_batches_are_grouped_by_length(samples, tokenizer, tiny_dir, tm
 def test_packing_needs_no_length_grouping_and_evaluation_is_asked_for_with_eval_rows():
     assert "train_sampling_strategy" not in training_arguments(data(packing=True), False)
     assert training_arguments(data(), True)["eval_strategy"] == "epoch"
+
+
+def test_packing_masks_the_first_token_of_a_sample_without_bos(tokenizer):
+    # as with a tokenizer that puts nothing before a text: every label of the sample is trained
+    rows = [encode_sample(Sample.of_text(t), tokenizer, 48, prefix=[]) for t in TEXTS[:3]]
+    assert all(row["labels"][0] == row["input_ids"][0] != tokenizer.bos_token_id for row in rows)
+    blocks = pack(datasets.Dataset.from_list(rows), 48, tokenizer.pad_token_id)
+    assert len(blocks) == 1
+    labels, start = blocks[0]["labels"], 0
+    for row in rows:
+        end = start + len(row["input_ids"])
+        # unpacked, the first token is never predicted; packed, it would be predicted from the
+        # previous sample's EOS
+        assert labels[start:end] == [IGNORE_INDEX] + row["labels"][1:]
+        start = end

@@ -107,7 +107,7 @@ def test_a_bad_row_names_the_file_row_and_column(tmp_path, tokenizer):
     with pytest.raises(DataError) as info:
         tokenized(path, template("{text} {label}"), tokenizer)
     assert info.value.where.endswith("reviews.jsonl")
-    assert info.value.message == "row 3, column 'label': column 'label' is empty (null)"
+    assert info.value.message == "row 3, column 'label': column 'label' is missing or empty (null)"
     assert 'on_bad_rows = "skip"' in info.value.hint
 
 
@@ -130,8 +130,8 @@ def test_skipped_bad_rows_are_dropped_and_counted(tmp_path, tokenizer):
     stats = result.stats
     assert (stats.rows, stats.samples, stats.bad_rows) == (6, 4, 2)
     assert [b.split("reviews.jsonl, ")[1] for b in stats.bad_examples] == [
-        "row 2, column 'label': column 'label' is empty (null)",
-        "row 5, column 'label': column 'label' is empty (null)",
+        "row 2, column 'label': column 'label' is missing or empty (null)",
+        "row 5, column 'label': column 'label' is missing or empty (null)",
     ]
     assert stats.record()["bad_rows"] == 2
 
@@ -194,3 +194,112 @@ def test_the_same_recipe_is_tokenized_once_then_served_from_the_cache(tmp_path, 
     # a different setting is tokenized anew
     tokenized(path, CountingText(), tokenizer, max_length=8)
     assert CountingText.calls == 60
+
+
+TOKENIZE_IN_A_NEW_PROCESS = """
+import sys
+from transformers import AutoTokenizer
+from loraforge.engine.data import prepare
+from loraforge.engine.sources import load_splits
+from loraforge.plan import bind
+from loraforge.plugins import get_plugins
+from loraforge.recipe import load_recipe
+from loraforge_llama.tiny import tiny_llama_path
+
+plan = bind(load_recipe(sys.argv[1]), get_plugins())
+tokenizer = AutoTokenizer.from_pretrained(tiny_llama_path())
+prepared = prepare(load_splits(plan.recipe), plan.formatter, tokenizer, plan.recipe.data)
+print(len(prepared.train), len(prepared.eval))
+"""
+
+
+def test_a_recipe_with_eval_fraction_is_tokenized_once_across_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    rows = [{"instruction": f"Say {i}.", "output": f"{i}"} for i in range(40)]
+    write_jsonl(tmp_path / "rows.jsonl", rows)
+    recipe_file = tmp_path / "recipe.toml"
+    recipe_file.write_text('[model]\nloader = "tiny-llama"\n\n[data]\npath = "rows.jsonl"\n'
+                           'formatter = "alpaca"\neval_fraction = 0.25\n')
+    cache = tmp_path / "datasets-cache"
+    env = {**os.environ, "HF_DATASETS_CACHE": str(cache)}
+
+    def tokenize_in_a_new_process():
+        done = subprocess.run([sys.executable, "-c", TOKENIZE_IN_A_NEW_PROCESS, str(recipe_file)],
+                              env=env, capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["30", "10"]
+        return {p.relative_to(cache) for p in cache.rglob("*.arrow")}
+
+    first = tokenize_in_a_new_process()
+    assert first
+    assert tokenize_in_a_new_process() == first
+
+
+def test_a_sample_whose_whole_completion_is_cut_off_is_dropped_and_counted(tmp_path, tokenizer):
+    rows = [{"prompt": "Question? " * 20, "completion": " Yes."},  # the cut falls in the prompt
+            {"prompt": "Q:", "completion": " a long answer" * 20},  # ... in the completion
+            {"prompt": "Q:", "completion": " No."}]
+    path = write_jsonl(tmp_path / "qa.jsonl", rows)
+    result = tokenized(path, PromptCompletion(), tokenizer, max_length=16)
+    stats = result.stats
+    assert (stats.rows, stats.samples, stats.long_rows, stats.cut_off_rows) == (3, 2, 2, 1)
+    long_answer = result.dataset[0]
+    assert len(long_answer["input_ids"]) == 16 and long_answer["labels"][-1] == tokenizer.eos_token_id
+    assert trained_text(tokenizer, long_answer["input_ids"], long_answer["labels"]).startswith(
+        " a long answer")
+    # no sample is left with nothing to learn but where to stop
+    assert all(sum(1 for x in labels if x != IGNORE_INDEX) > 1 for labels in result.dataset["labels"])
+    assert stats.record()["long_rows_cut_off"] == 1 and stats.lengths == [
+        len(ids) for ids in result.dataset["input_ids"]]
+    assert stats.trained_tokens == sum(sum(1 for x in labels if x != IGNORE_INDEX)
+                                       for labels in result.dataset["labels"])
+    assert stats.log_lines("qa.jsonl")[1] == (
+        "2 samples were longer than max_length (16 tokens): 1 was truncated, 1 was dropped "
+        "because its whole completion was cut off")
+    dropped = tokenized(path, PromptCompletion(), tokenizer, max_length=16, on_long_rows="drop")
+    assert (dropped.stats.samples, dropped.stats.long_rows, dropped.stats.cut_off_rows) == (1, 2, 0)
+
+
+def test_a_csv_column_of_numbers_is_text_to_the_formatters(tmp_path, tokenizer):
+    path = tmp_path / "sums.csv"
+    path.write_text("prompt,completion\n2+2=,4\n3+3=,6\n")
+    result = tokenized(path, PromptCompletion(), tokenizer)
+    assert result.stats.samples == 2 and result.stats.bad_rows == 0
+    first = result.dataset[0]
+    assert trained_text(tokenizer, first["input_ids"], first["labels"]) == "4</s>"
+
+
+def shuffled_with_bad_rows(folder, broken_line=""):
+    """Two files whose bad rows a seeded shuffle puts out of file order."""
+    folder.mkdir()
+    rows = [{"text": f"row {i}", "label": "x"} for i in range(30)]
+    for i in (2, 9, 17, 25):
+        rows[i] = {"text": f"row {i}"}
+    write_jsonl(folder / "a.jsonl", rows[:20])
+    (folder / "b.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[20:24]) + broken_line
+                                    + "".join(json.dumps(r) + "\n" for r in rows[24:]))
+    return folder
+
+
+def test_bad_rows_are_reported_in_file_order_however_the_rows_were_shuffled(tmp_path, tokenizer):
+    fmt = template("{text} {label}")
+    with pytest.raises(DataError) as info:
+        tokenized(shuffled_with_bad_rows(tmp_path / "one"), fmt, tokenizer, shuffle=True, seed=3)
+    assert info.value.where.endswith("a.jsonl") and info.value.message.startswith("row 3,")
+    folder = shuffled_with_bad_rows(tmp_path / "data", broken_line="{oops\n")
+    skipped = tokenized(folder, fmt, tokenizer, shuffle=True, seed=3, on_bad_rows="skip")
+    assert [b.split("data/")[1].split(":")[0] for b in skipped.stats.bad_examples] == [
+        "a.jsonl, row 3, column 'label'", "a.jsonl, row 10, column 'label'",
+        "a.jsonl, row 18, column 'label'", "b.jsonl, row 5", "b.jsonl, row 7, column 'label'"]
+
+
+def test_log_lines_count_one_sample_in_the_singular(tmp_path, tokenizer):
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"text": "fine " * 20}, {"text": None}])
+    stats = tokenized(path, Text(), tokenizer, max_length=8, on_bad_rows="skip").stats
+    lines = stats.log_lines("rows.jsonl")
+    assert lines[0].startswith("1 sample from rows.jsonl: 8 tokens, 7 of them trained")
+    assert lines[1].startswith("skipped 1 bad row: ")
+    assert lines[2] == "1 sample was longer than max_length (8 tokens) and was truncated"

@@ -64,4 +64,4 @@ def test_bad_and_long_rows_are_counted_in_run_json(tmp_path, builtins, capsys):
     assert any("qa.jsonl, row 4, column 'completion'" in b for b in train["bad_row_examples"])
     assert any("qa.jsonl, row 13: line 13 is not valid JSON" in b for b in train["bad_row_examples"])
     err = " ".join(capsys.readouterr().err.split())
-    assert "skipped 2 bad rows" in err and "were dropped" in err
+    assert "skipped 2 bad rows" in err and "1 sample was longer" in err and "was dropped" in err

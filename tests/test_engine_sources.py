@@ -139,3 +139,62 @@ def test_eval_fraction_holds_out_rows_the_training_split_does_not_have(tmp_path)
 def test_eval_split_and_eval_fraction_exclude_each_other(tmp_path):
     with pytest.raises(RecipeError, match="eval_split or eval_fraction, not both"):
         recipe(tmp_path / "x.jsonl", eval_split="validation", eval_fraction=0.1)
+
+
+def test_skipping_bad_lines_reads_rows_with_different_keys_as_a_clean_file_would(tmp_path, capsys,
+                                                                                caplog):
+    rows = [{"instruction": "c", "input": "x", "output": "d"}, {"instruction": "a", "output": "b"},
+            {"instruction": "e", "input": "y", "output": "f", "score": 3}]
+    lines = [json.dumps(r) for r in rows]
+    broken = tmp_path / "broken" / "rows.jsonl"
+    broken.parent.mkdir()
+    broken.write_text("\n".join([lines[0], lines[1], "not json", "", lines[2]]) + "\n")
+    read = load_splits(recipe(broken, shuffle=False, on_bad_rows="skip")).train
+    clean = load_splits(recipe(write(tmp_path / "rows.jsonl", rows), shuffle=False)).train
+    assert read.dataset.features == clean.dataset.features
+    assert read.dataset[ROW] == [0, 1, 3]  # the blank line is no row; the broken one keeps its number
+    assert read.dataset.remove_columns(ROW).to_list() == clean.dataset.remove_columns(ROW).to_list()
+    assert [str(b) for b in read.bad] == [f"{broken}, row 3: line 3 is not valid JSON "
+                                          "(Expecting value: line 1 column 1 (char 0))"]
+    # read again, the rows come from datasets' cache under the same fingerprint
+    again = load_splits(recipe(broken, shuffle=False, on_bad_rows="skip")).train
+    assert again.dataset._fingerprint == read.dataset._fingerprint
+    captured = capsys.readouterr()  # datasets' reader failed on the file first, without a word
+    assert "Failed to load JSON" not in captured.err + captured.out + caplog.text
+
+
+def test_a_text_file_with_a_broken_line_skipped_keeps_its_line_numbers(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(b"first\nbad \xff\n\nthird\r\n")
+    rows = load_splits(recipe(path, shuffle=False, on_bad_rows="skip")).train
+    assert rows.dataset["text"] == ["first", "third"] and rows.dataset[ROW] == [0, 3]
+    assert [b.row for b in rows.bad] == [2]
+
+
+def test_rows_of_a_csv_are_counted_after_its_header(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_bytes(b"text,label\nfine,yes\nbroken \xff,no\n")
+    with pytest.raises(DataError) as info:
+        load_splits(recipe(path))
+    assert info.value.message.startswith("row 2 (line 3) is not UTF-8")
+
+
+def test_a_csv_that_cannot_be_parsed_is_one_error_about_csv(tmp_path, capsys, caplog):
+    path = tmp_path / "rows.csv"
+    path.write_text('text,label\nfine,yes\n"never closed,no\n')
+    with pytest.raises(DataError) as info:
+        load_splits(recipe(path))
+    assert info.value.where == "data.path" and "could not read" in info.value.message
+    assert ".jsonl" not in info.value.hint and "quote" in info.value.hint
+    captured = capsys.readouterr()
+    assert "Failed to read file" not in captured.err + captured.out + caplog.text
+
+
+
+def test_a_line_file_with_no_good_line_says_so_when_skipping(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_text("not json\n[1, 2]\n")
+    with pytest.raises(DataError) as info:
+        load_splits(recipe(path, on_bad_rows="skip"))
+    assert info.value.where.endswith("rows.jsonl")
+    assert info.value.message.startswith("no row can be read; the first: row 1 (line 1) is not")

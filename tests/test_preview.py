@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -89,8 +90,24 @@ def test_bad_rows_skipped_are_shown_in_the_numbers(tmp_path, capsys, no_model_we
     text = RECIPE.replace(str(ROOT / "recipes" / "data" / "reviews.jsonl"), str(data))
     assert main(["preview", recipe(tmp_path, text), "--set", 'data.on_bad_rows="skip"']) == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "2 read, 1 bad (skipped); 1 samples" in out
+    assert re.search(r"2 read, 1 bad \(skipped\); 1 sample\b", out)
     assert "rows.jsonl, row 2, column 'label'" in out
+
+
+def test_skipped_lines_and_completions_cut_off_are_counted_in_the_preview(
+        tmp_path, capsys, no_model_weights):
+    data = tmp_path / "rows.jsonl"
+    rows = [{"instruction": "c", "input": "x", "output": "d"}, {"instruction": "a", "output": "b"},
+            "not json", {"instruction": "Repeat: " + "word " * 150, "output": "word"}]
+    data.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
+    text = RECIPE.replace(str(ROOT / "recipes" / "data" / "reviews.jsonl"), str(data))
+    text = text[:text.index("[data.formatter]")].replace('max_length = 64', 'max_length = 128\nformatter = "alpaca"')
+    assert main(["preview", recipe(tmp_path, text), "--set", "data.on_bad_rows=skip"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "Traceback" not in out
+    assert re.search(r"4 read, 1 bad \(skipped\); 2 samples\b", out)
+    assert "longer than 128 1: 0 truncated, 1 dropped (completion cut off)" in out
+    assert "rows.jsonl, row 3: line 3 is not valid JSON" in out
 
 
 def test_a_bad_row_is_an_error_panel_not_a_traceback(tmp_path, capsys):

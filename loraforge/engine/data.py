@@ -9,8 +9,13 @@ the labels: padding is masked by the collator's ``label_pad_token_id``,
 never by comparing ids with the pad token, so a tokenizer whose pad token
 is its EOS still learns to stop.
 
-A row the formatter cannot use is an error naming its file, row and column,
-or, with ``on_bad_rows = "skip"``, dropped and counted. The map over the
+A sample longer than ``max_length`` is cut to it, still ending in a trained
+EOS; but one whose cut leaves nothing of its completion (the cut falls in
+the prompt) is dropped and counted: it would teach only to stop, mid-prompt.
+
+A row the formatter cannot use is an error naming its file, row and column
+(the first such row in the file, however the rows were shuffled), or, with
+``on_bad_rows = "skip"``, dropped and counted. The map over the
 rows is cached by datasets' fingerprint (the rows, the formatter and its
 options, the tokenizer, the settings), so the same recipe tokenizes once.
 """
@@ -22,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from loraforge.components import DatasetFormatter, RowError, Sample
 from loraforge.engine.sources import ROW, Rows, Splits, bad_row
-from loraforge.engine.stats import DataStats
+from loraforge.engine.stats import DataStats, counted, kept
 from loraforge.errors import DataError
 from loraforge.plugins import component_errors
 
@@ -32,7 +37,7 @@ if TYPE_CHECKING:
 IGNORE_INDEX = -100
 # the column transformers' length-grouped sampler reads
 LENGTH = "length"
-_BOOKKEEPING = ("trained", "truncated", "problem")
+_BOOKKEEPING = ("trained", "truncated", "cut_off", "problem", ROW)
 
 
 def check_columns(dataset, formatter: DatasetFormatter, source: str) -> None:
@@ -60,19 +65,29 @@ def special_prefix(tokenizer) -> list[int]:
 
 
 def sample_tokens(sample: Sample, tokenizer, prefix: list[int],
-                  train_on_prompt: bool = False) -> tuple[list[int], list[int]]:
-    """Ids and labels of a whole sample, before truncation and EOS."""
+                  train_on_prompt: bool = False) -> tuple[list[int], list[int], int]:
+    """Ids and labels of a whole sample, before truncation and EOS, and where its completion starts.
+
+    The completion is the first token of a trained segment (the length of
+    the ids when there is none), whether or not ``train_on_prompt`` trains the
+    prompt as well.
+    """
     input_ids: list[int] = []
     labels: list[int] = []
+    completion = None
     for segment in sample.segments:
         ids = tokenizer.encode(segment.text, add_special_tokens=False)
+        if segment.trained and ids and completion is None:
+            completion = len(input_ids)
         input_ids.extend(ids)
         labels.extend(ids if segment.trained or train_on_prompt else [IGNORE_INDEX] * len(ids))
+    completion = len(input_ids) if completion is None else completion
     # a chat template may write BOS itself; a second one would be a token the model never sees
     if prefix and input_ids[: len(prefix)] != prefix:
         input_ids = prefix + input_ids
         labels = [IGNORE_INDEX] * len(prefix) + labels
-    return input_ids, labels
+        completion += len(prefix)
+    return input_ids, labels, completion
 
 
 def end_with_eos(input_ids: list[int], labels: list[int], eos: int,
@@ -93,7 +108,7 @@ def encode_sample(sample: Sample, tokenizer, max_length: int, *, prefix: list[in
                   train_on_prompt: bool = False) -> dict[str, list[int]]:
     """Token ids and labels for one sample: what the tokenizer puts first, segments, EOS."""
     prefix = special_prefix(tokenizer) if prefix is None else prefix
-    ids, labels = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
+    ids, labels, _ = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
     ids, labels, _ = end_with_eos(ids, labels, tokenizer.eos_token_id, max_length)
     return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels}
 
@@ -107,6 +122,44 @@ def format_row(formatter: DatasetFormatter, row: dict[str, Any]) -> Sample:
     if not any(s.trained and s.text.strip() for s in sample.segments):
         raise RowError("nothing to train on: the completion is empty")
     return sample
+
+
+def cut_off(completion: int, input_ids: list[int], truncated: bool) -> bool:
+    """Whether truncation left none of a completion that starts at ``completion``.
+
+    Of a truncated sample, all but the final EOS is what was kept.
+    """
+    return truncated and completion >= len(input_ids) - 1
+
+
+class _BadRowFound(Exception):
+    """Stops the map at a bad row: which one to report is chosen after it."""
+
+    def __init__(self, number: int):
+        super().__init__(number)
+        self.number = number
+
+
+def _bad_row_error(rows: Rows, number: int, exc: RowError) -> DataError:
+    bad = bad_row(rows.files, number, exc.column, str(exc))
+    return DataError(
+        f"row {bad.row}{f', column {bad.column!r}' if bad.column else ''}: {exc}",
+        where=bad.file,
+        hint='Fix or remove the row, change the formatter\'s options, or set '
+        'data.on_bad_rows = "skip" to drop such rows and count them.',
+    )
+
+
+def _first_bad_row(rows: Rows, formatter: DatasetFormatter, found: int) -> DataError:
+    """The error for the first bad row in file order, up to the row ``found`` bad in shuffled order."""
+    numbers = rows.dataset[ROW]
+    earlier = sorted((n, i) for i, n in enumerate(numbers) if n <= found)
+    for row in rows.dataset.select([i for _, i in earlier]):
+        try:
+            format_row(formatter, {k: v for k, v in row.items() if k != ROW})
+        except RowError as exc:
+            return _bad_row_error(rows, row[ROW], exc)
+    raise RuntimeError(f"row number {found} failed to format, then did not")  # a formatter with state
 
 
 @dataclass
@@ -134,37 +187,36 @@ def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSecti
         try:
             sample = format_row(formatter, {k: v for k, v in row.items() if k != ROW})
         except RowError as exc:
-            bad = bad_row(files, number, exc.column, str(exc))
             if not skip:
-                raise DataError(
-                    f"row {bad.row}{f', column {bad.column!r}' if bad.column else ''}: {exc}",
-                    where=bad.file,
-                    hint='Fix or remove the row, change the formatter\'s options, or set '
-                    'data.on_bad_rows = "skip" to drop such rows and count them.',
-                ) from None
+                raise _BadRowFound(number) from None
             return {"input_ids": [], "attention_mask": [], "labels": [], LENGTH: 0,
-                    "trained": 0, "truncated": False, "problem": str(bad)}
-        ids, labels = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
+                    "trained": 0, "truncated": False, "cut_off": False,
+                    "problem": str(bad_row(files, number, exc.column, str(exc))), ROW: number}
+        ids, labels, completion = sample_tokens(sample, tokenizer, prefix, train_on_prompt)
         ids, labels, truncated = end_with_eos(ids, labels, eos, max_length)
         return {"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels,
                 LENGTH: len(ids), "trained": sum(1 for x in labels if x != IGNORE_INDEX),
-                "truncated": truncated, "problem": None}
+                "truncated": truncated, "cut_off": cut_off(completion, ids, truncated),
+                "problem": None, ROW: number}
 
-    encoded = rows.dataset.map(encode, remove_columns=rows.dataset.column_names,
-                               desc="Tokenizing")
-    stats = DataStats.count(encoded, rows.bad, data)
+    try:
+        encoded = rows.dataset.map(encode, remove_columns=rows.dataset.column_names,
+                                   desc="Tokenizing")
+    except _BadRowFound as found:
+        # the rows may be shuffled: the first bad one met is not the first in the file
+        raise _first_bad_row(rows, formatter, found.number) from None
+    stats = DataStats.count(encoded, rows.bad, data, rows.files)
     if stats.samples == 0:
-        first = stats.bad_examples[0] if stats.bad_examples else "every sample was too long"
+        first = stats.bad_examples[0] if stats.bad_examples else (
+            f"every sample was longer than max_length ({max_length} tokens)"
+            + (" and lost its whole completion to it" if stats.cut_off_rows else ""))
         raise DataError(
             f"no usable rows in {rows.name} ({stats.rows} read); the first problem: {first}",
             where="data.path", hint="Check the formatter's options against the data.",
         )
-    drop_long = data.on_long_rows == "drop"
-    if stats.bad_rows - len(rows.bad) or (drop_long and stats.long_rows):
-        encoded = encoded.filter(
-            lambda problem, truncated: problem is None and not (drop_long and truncated),
-            input_columns=["problem", "truncated"],
-        )
+    if stats.samples < stats.rows - len(rows.bad):
+        encoded = encoded.filter(kept, input_columns=["problem", "truncated", "cut_off"],
+                                 fn_kwargs={"drop_long": data.on_long_rows == "drop"})
     return Tokenized(encoded.remove_columns(list(_BOOKKEEPING)), stats)
 
 
@@ -196,7 +248,8 @@ class PreparedData:
         if self.eval_stats is not None:
             lines += [f"to evaluate: {line}" for line in self.eval_stats.log_lines(name)]
         if self.packed_blocks is not None:
-            lines.append(f"packed into {self.packed_blocks:,} blocks of {self.stats.max_length} tokens")
+            lines.append(f"packed into {counted(self.packed_blocks, 'block')} "
+                         f"of {self.stats.max_length} tokens")
         return lines
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loraforge.engine.data import IGNORE_INDEX, tokenize
-from loraforge.engine.stats import DataStats
+from loraforge.engine.stats import DataStats, counted
 from loraforge.plan import Plan
 from loraforge.plugins import component_errors
 
@@ -109,13 +109,13 @@ def stats_table(preview: Preview):
     table.add_column(style="bold")
     table.add_column()
     bad = f", {stats.bad_rows:,} bad (skipped)" if stats.bad_rows else ""
-    table.add_row("rows", f"{stats.rows:,} read{bad}; {stats.samples:,} samples")
+    table.add_row("rows", f"{stats.rows:,} read{bad}; {counted(stats.samples, 'sample')}")
     table.add_row(
         "tokens per sample",
         f"min {spread['min']} · median {spread['median']} · p95 {spread['p95']} · max {spread['max']}",
     )
     table.add_row("", f"{histogram(stats.lengths)}  ({spread['min']}–{spread['max']})")
-    table.add_row(f"longer than {stats.max_length}", f"{stats.long_rows:,} {stats.long_action}")
+    table.add_row(f"longer than {stats.max_length}", stats.long_summary())
     total = max(1, stats.tokens)
     table.add_row(
         "tokens",
@@ -124,8 +124,8 @@ def stats_table(preview: Preview):
         f"masked ({100 * stats.masked_tokens / total:.0f}%)[/]",
     )
     if preview.packed_blocks is not None:
-        table.add_row("packing", f"{stats.samples:,} samples in {preview.packed_blocks:,} blocks "
-                                 f"of {stats.max_length} tokens")
+        table.add_row("packing", f"{counted(stats.samples, 'sample')} in "
+                                 f"{counted(preview.packed_blocks, 'block')} of {stats.max_length} tokens")
     if stats.bad_examples:
         table.add_row("first bad rows", "\n".join(stats.bad_examples))
     return table

@@ -10,7 +10,10 @@ id that cannot be reached) are :class:`~loraforge.errors.DataError`.
 from __future__ import annotations
 
 import bisect
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,7 +214,8 @@ def _read_file(path: Path, skip_bad: bool) -> tuple[Any, list[BadRow], int]:
         _raise_unreadable(path, problems[0])
     if not problems:
         try:
-            dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
+            with _quiet_readers():
+                dataset = datasets.load_dataset(builder, data_files=str(path), split="train")
         except Exception as exc:  # datasets raises many types for a malformed file
             problems = textfiles.undecodable_lines(path, check_json=True)
             if not problems or not skippable:
@@ -219,7 +223,16 @@ def _read_file(path: Path, skip_bad: bool) -> tuple[Any, list[BadRow], int]:
     if problems:
         # every line the reader will leave out is counted, not only the first kind found
         problems = textfiles.undecodable_lines(path, check_json=True)
-        rows = textfiles.read_good_lines(path, ROW)
+        try:
+            with _quiet_readers():
+                rows = textfiles.read_good_lines(path, [row for row, _, _ in problems], ROW)
+        except Exception as exc:  # the good lines do not make a table either
+            _raise_unreadable(path, None, exc)
+        if rows is None:
+            row, line, what = problems[0]
+            raise DataError(f"no row can be read; the first: row {row} (line {line}) is {what}",
+                            where=shown(path),
+                            hint=f"Check that the file is well-formed: {WELL_FORMED[suffix]}.")
         bad = [BadRow(shown(path), row, None, f"line {line} is {what}") for row, line, what in problems]
     else:
         rows = dataset.add_column(
@@ -234,19 +247,47 @@ def _read_file(path: Path, skip_bad: bool) -> tuple[Any, list[BadRow], int]:
     return rows, bad, count
 
 
+@contextmanager
+def _quiet_readers() -> Iterator[None]:
+    """Silence datasets' file readers, which log a file they cannot read before raising.
+
+    The error that follows says what is wrong, once, in loraforge's words.
+    """
+    readers = logging.getLogger("datasets.packaged_modules")
+    level = readers.level
+    readers.setLevel(logging.CRITICAL + 1)
+    try:
+        yield
+    finally:
+        readers.setLevel(level)
+
+
+# what a well-formed file of each type looks like, for the error about one that is not
+WELL_FORMED = {
+    ".jsonl": "one JSON object per line",
+    ".json": "a JSON list of objects, or one JSON object per line",
+    ".csv": "a header line, then one line per row with as many fields, separated by commas; "
+            "a field holding commas, quotes or line breaks in double quotes, its quotes doubled",
+    ".parquet": "a whole Parquet file, as written by pandas, pyarrow or datasets",
+    ".txt": "UTF-8 text, one row per line",
+}
+
+
 def _raise_unreadable(path: Path, problem: tuple[int, int, str] | None,
                       exc: Exception | None = None) -> None:
+    suffix = path.suffix.lower()
     if problem is not None:
         row, line, what = problem
         hint = "Fix or remove that line."
-        if path.suffix.lower() in textfiles.LINE_FORMATS:
+        if suffix in textfiles.LINE_FORMATS:
             hint += ' With data.on_bad_rows = "skip" such rows are dropped and counted.'
-        raise DataError(f"row {row} (line {line}) is {what}", where=shown(path), hint=hint)
+        which = "the header" if row == 0 else f"row {row}"
+        raise DataError(f"{which} (line {line}) is {what}", where=shown(path), hint=hint)
     reason = str(exc.__cause__ or exc).strip().splitlines() if exc else []
     raise DataError(
         f"could not read {shown(path)}: {reason[0] if reason else type(exc).__name__}",
         where="data.path",
-        hint="Check that the file is well-formed (one JSON object per line for .jsonl).",
+        hint=f"Check that the file is well-formed: {WELL_FORMED[suffix]}.",
     )
 
 
@@ -325,7 +366,10 @@ def _select(train: Rows, evaluate: Rows | None, data: DataSection) -> Splits:
                 where="data.eval_fraction", hint="Remove eval_fraction, or use more rows.",
             )
         # already shuffled (or kept in order on purpose): take the held-out rows from the end
-        parts = train.dataset.train_test_split(test_size=data.eval_fraction, shuffle=False)
+        # the seed splits nothing (no shuffle) but fixes the parts' fingerprints: without it they
+        # are random in each process, and the tokenizing that follows is never served from cache
+        parts = train.dataset.train_test_split(test_size=data.eval_fraction, shuffle=False,
+                                               seed=data.seed)
         evaluate = Rows(parts["test"], train.files)
         train.dataset = parts["train"]
     return Splits(train, evaluate)

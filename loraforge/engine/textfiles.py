@@ -7,13 +7,15 @@ line (``.jsonl``, ``.txt``) read the good lines when the recipe says to skip
 bad rows.
 
 Row numbers count rows as ``datasets`` does: the non-blank lines of a
-``.jsonl`` file, every line of a ``.txt`` file.
+``.jsonl`` file, every line of a ``.txt`` file, the lines after the header
+of a ``.csv`` file (whose header is row 0).
 """
 
 from __future__ import annotations
 
 import codecs
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -36,9 +38,13 @@ def _decodes(path: Path) -> bool:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, int, bytes]]:
-    """(row, line, bytes) for every line that is a row: blank lines are not rows of a .jsonl."""
-    jsonl = path.suffix.lower() == ".jsonl"
-    row = 0
+    """(row, line, bytes) for every line that is a row, and a .csv's header as row 0.
+
+    Blank lines are not rows of a .jsonl.
+    """
+    suffix = path.suffix.lower()
+    jsonl = suffix == ".jsonl"
+    row = -1 if suffix == ".csv" else 0
     with path.open("rb") as stream:
         for line_number, raw in enumerate(stream, start=1):
             if jsonl and not raw.strip():
@@ -77,26 +83,56 @@ def undecodable_lines(path: Path, *, check_json: bool = False) -> list[tuple[int
     return found
 
 
-def _good_rows(path: str, stamp: str, row_column: str) -> Iterator[dict[str, Any]]:
-    # ``stamp`` (size, mtime) is unused here but part of the cache key: an edited file is read again
-    file = Path(path)
-    jsonl = file.suffix.lower() == ".jsonl"
-    for row, _, raw in _lines(file):
-        problem, value = _problem(raw, jsonl)
-        if problem is None:
-            yield {**value, row_column: row - 1} if jsonl else {
-                "text": value.rstrip("\r\n"), row_column: row - 1
-            }
+def _good_lines_copy(path: Path, bad_rows: set[int]) -> Path:
+    """A .jsonl of the file's good rows, written once into the datasets cache.
 
-
-def read_good_lines(path: Path, row_column: str):
-    """A dataset of the rows of a ``.jsonl`` or ``.txt`` file that can be read, numbered."""
+    Kept for as long as the file is unchanged, so that datasets reads it into
+    the same cache, under the same fingerprint, every time, and the
+    tokenizing that follows is cached as for any other file.
+    """
     import datasets
+    from datasets.fingerprint import Hasher
 
     status = path.stat()
-    return datasets.Dataset.from_generator(
-        _good_rows,
-        # no lists in gen_kwargs: datasets would read them as shards
-        gen_kwargs={"path": str(path), "stamp": f"{status.st_size}-{status.st_mtime_ns}",
-                    "row_column": row_column},
+    key = Hasher.hash(["good lines 1", str(path.resolve()), status.st_size, status.st_mtime_ns])
+    copy = Path(datasets.config.HF_DATASETS_CACHE) / "loraforge_good_lines" / f"{key}.jsonl"
+    if copy.exists():
+        return copy
+    copy.parent.mkdir(parents=True, exist_ok=True)
+    part = copy.with_name(f"{copy.stem}.{os.getpid()}.part")
+    jsonl = path.suffix.lower() == ".jsonl"
+    try:
+        with part.open("wb") as out:
+            for row, _, raw in _lines(path):
+                if row in bad_rows:
+                    continue
+                if jsonl:
+                    out.write(raw.rstrip(b"\r\n") + b"\n")
+                else:  # a line of text is the row {"text": line}, as the text builder reads it
+                    text = raw.decode("utf-8").rstrip("\r\n")
+                    out.write(json.dumps({"text": text}, ensure_ascii=False).encode() + b"\n")
+        os.replace(part, copy)  # whole or not at all, also with other processes reading the file
+    finally:
+        part.unlink(missing_ok=True)
+    return copy
+
+
+def read_good_lines(path: Path, bad_rows: list[int], row_column: str):
+    """A dataset of the rows of a ``.jsonl`` or ``.txt`` file but ``bad_rows``, numbered; None if none.
+
+    The good lines are read by datasets' json builder, as a file without bad
+    lines would be: rows with different keys get the same columns, a key a
+    row lacks is null. Numbers in ``row_column`` count from 0, bad rows too.
+    """
+    import datasets
+    from datasets.fingerprint import Hasher
+
+    bad = set(bad_rows)
+    copy = _good_lines_copy(path, bad)
+    if copy.stat().st_size == 0:
+        return None
+    rows = datasets.load_dataset("json", data_files=str(copy), split="train")
+    numbers = [n for n in range(len(rows) + len(bad)) if n + 1 not in bad]
+    return rows.add_column(
+        row_column, numbers, new_fingerprint=Hasher.hash([rows._fingerprint, row_column])
     )

@@ -19,14 +19,21 @@ def value(row: Mapping[str, Any], column: str) -> Any:
     if column not in row:
         raise RowError(f"missing column {column!r}", column=column)
     found = row[column]
+    # datasets gives a key that some rows of a file lack to the others as null
     if found is None:
-        raise RowError(f"column {column!r} is empty (null)", column=column)
+        raise RowError(f"column {column!r} is missing or empty (null)", column=column)
     return found
 
 
 def text(row: Mapping[str, Any], column: str) -> str:
-    """The row's value in ``column``, which must be a string."""
+    """The row's value in ``column`` as text: a string, or a number or bool written out.
+
+    A .csv file cannot say that a column of numbers is text; pandas reads it
+    as numbers, and it is used as the digits it holds.
+    """
     found = value(row, column)
+    if isinstance(found, (int, float, bool)):
+        return str(found)
     if not isinstance(found, str):
         raise RowError(
             f"column {column!r} holds {type(found).__name__}, not text", column=column

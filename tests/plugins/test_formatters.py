@@ -50,7 +50,7 @@ def test_text_trains_on_the_whole_column(registry):
     ("row", "message"),
     [
         ({"body": "x"}, "missing column 'text'"),
-        ({"text": None}, "column 'text' is empty (null)"),
+        ({"text": None}, "column 'text' is missing or empty (null)"),
         ({"text": ["a", "b"]}, "column 'text' holds list, not text"),
     ],
 )
@@ -86,7 +86,7 @@ def test_template_formats_numbers_and_keeps_literal_braces(registry):
     ("row", "column", "message"),
     [
         ({"text": "ok"}, "label", "missing column 'label'"),
-        ({"text": "ok", "label": None}, "label", "column 'label' is empty (null)"),
+        ({"text": "ok", "label": None}, "label", "column 'label' is missing or empty (null)"),
         ({"text": {"a": 1}, "label": "x"}, "text", "column 'text' holds dict"),
     ],
 )

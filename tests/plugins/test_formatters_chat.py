@@ -114,7 +114,7 @@ def test_a_tokenizer_without_a_chat_template_needs_a_named_one(registry, tokeniz
     ([{"role": "user"}, {"role": "assistant", "content": "Yo"}], "turn 1 of column 'messages' is not"),
     ("not json", "holds text that is not JSON"),
     ({"role": "user"}, "holds dict, not a list of turns"),
-    (None, "column 'messages' is empty (null)"),
+    (None, "column 'messages' is missing or empty (null)"),
 ])
 def test_a_bad_conversation_is_a_row_error_naming_the_column(registry, tokenizer, messages, message):
     with pytest.raises(RowError) as info:

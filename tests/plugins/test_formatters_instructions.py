@@ -61,12 +61,23 @@ def test_alpaca_column_names_are_options(registry):
     ({"instruction": "Do it.", "output": ""}, "output", "column 'output' is empty"),
     ({"instruction": " ", "output": "Done."}, "instruction", "column 'instruction' is empty"),
     ({"output": "Done."}, "instruction", "missing column 'instruction'"),
-    ({"instruction": "Do it.", "input": 3, "output": "x"}, "input", "column 'input' holds int"),
+    ({"instruction": "Do it.", "input": [3], "output": "x"}, "input", "column 'input' holds list"),
+    ({"instruction": "Do it.", "input": "x", "output": None}, "output",
+     "column 'output' is missing or empty (null)"),
 ])
 def test_alpaca_names_the_column_of_a_bad_row(registry, row, column, message):
     with pytest.raises(RowError) as info:
         formatter(registry, "alpaca").format(row)
     assert info.value.column == column and str(info.value).startswith(message)
+
+
+def test_numbers_and_bools_are_text_as_a_csv_file_holds_them(registry):
+    # pandas reads a column of numbers as numbers; nothing in the file can say otherwise
+    alpaca = formatter(registry, "alpaca").format({"instruction": 12, "input": 2.5, "output": 0})
+    assert alpaca.segments == (
+        Segment(PROMPT_WITH_INPUT.format(instruction="12", input="2.5"), False), Segment("0", True))
+    pc = formatter(registry, "prompt_completion").format({"prompt": "Is it? ", "completion": False})
+    assert pc.segments == (Segment("Is it? ", False), Segment("False", True))
 
 
 def test_prompt_completion_masks_the_prompt(registry):
