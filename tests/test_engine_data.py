@@ -303,3 +303,39 @@ def test_log_lines_count_one_sample_in_the_singular(tmp_path, tokenizer):
     assert lines[0].startswith("1 sample from rows.jsonl: 8 tokens, 7 of them trained")
     assert lines[1].startswith("skipped 1 bad row: ")
     assert lines[2] == "1 sample was longer than max_length (8 tokens) and was truncated"
+
+
+EDITED_FORMATTER = '''
+from loraforge.components import DatasetFormatter, Sample
+
+
+class Shout(DatasetFormatter):
+    name = "shout"
+
+    def columns(self):
+        return {{"text"}}
+
+    def format(self, row):
+        return Sample.of_text(row["text"].{case}())
+'''
+
+
+def test_editing_a_formatters_code_is_not_served_a_stale_cache(tmp_path, tokenizer, monkeypatch):
+    import importlib
+    import sys
+
+    module = tmp_path / "lf_edited_formatter.py"
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = write_jsonl(tmp_path / "rows.jsonl", [{"text": f"Sample {i}"} for i in range(5)])
+
+    module.write_text(EDITED_FORMATTER.format(case="upper"))
+    shouting = importlib.import_module("lf_edited_formatter")
+    first = tokenized(path, shouting.Shout(), tokenizer)
+    assert "SAMPLE 0" in tokenizer.decode(first.dataset[0]["input_ids"])
+
+    # the plugin author edits format() and runs again: same class name, module and data
+    module.write_text(EDITED_FORMATTER.format(case="lower"))
+    importlib.invalidate_caches()
+    whispering = importlib.reload(sys.modules["lf_edited_formatter"])
+    again = tokenized(path, whispering.Shout(), tokenizer)
+    assert "sample 0" in tokenizer.decode(again.dataset[0]["input_ids"])

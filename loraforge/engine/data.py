@@ -170,6 +170,33 @@ class Tokenized:
     stats: DataStats
 
 
+def module_code(name: str) -> str:
+    """The source of an imported module ('' when it has none on disk)."""
+    import inspect
+    import sys
+
+    try:
+        return inspect.getsource(sys.modules[name])
+    except (OSError, TypeError, KeyError):
+        return ""
+
+
+def tokenize_fingerprint(dataset: Any, encode: Any, formatter: DatasetFormatter) -> str:
+    """The cache key of tokenized rows.
+
+    datasets hashes ``encode`` with the formatter pickled by reference (its
+    class's name), so an edited ``format`` would be served the old samples;
+    the code of the formatter's module and of this one, and loraforge's
+    version, go into the key too.
+    """
+    from datasets.fingerprint import Hasher
+
+    from loraforge import __version__
+
+    return Hasher.hash([dataset._fingerprint, Hasher.hash(encode),
+                        module_code(type(formatter).__module__), module_code(__name__), __version__])
+
+
 def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSection) -> Tokenized:
     """Format and tokenize every row with ``datasets.map``; bad and long rows as ``data`` says."""
     if tokenizer.eos_token_id is None:
@@ -201,7 +228,8 @@ def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSecti
 
     try:
         encoded = rows.dataset.map(encode, remove_columns=rows.dataset.column_names,
-                                   desc="Tokenizing")
+                                   desc="Tokenizing",
+                                   new_fingerprint=tokenize_fingerprint(rows.dataset, encode, formatter))
     except _BadRowFound as found:
         # the rows may be shuffled: the first bad one met is not the first in the file
         raise _first_bad_row(rows, formatter, found.number) from None
