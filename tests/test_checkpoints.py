@@ -5,18 +5,41 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
+from loraforge_llama.loaders import TinyLlamaLoader
 from tiny_runs import events, plugins, recipe, run_record
 
 from loraforge.engine import checkpoints
 from loraforge.engine.checkpoints import MARKER, Checkpoint, TrainingStamp, check_resumable
 from loraforge.engine.fingerprints import EFFECTIVE_BATCH, settings_hash, training_settings
 from loraforge.engine.run import run_recipe
+from loraforge.engine.signals import RunInterrupted
 from loraforge.errors import ResumeError
+from loraforge.hookspecs import hookimpl
+
+
+class CountedLoader(TinyLlamaLoader):
+    """The tiny LLaMA, counting how often it is loaded."""
+
+    name = "tiny-llama-counted"
+    loads = 0
+
+    def load(self, spec):
+        CountedLoader.loads += 1
+        return super().load(spec)
+
+
+class ThrowawayLoaders:
+    @hookimpl
+    def register_model_loaders(self, register):
+        register(CountedLoader)
 
 
 @pytest.fixture(scope="module")
 def loaded():
-    return plugins()
+    registered = plugins()
+    registered.register(ThrowawayLoaders(), "throwaway-loaders")
+    return registered
 
 
 @pytest.fixture(scope="module")
@@ -125,6 +148,14 @@ def test_an_adapter_of_another_shape_cannot_be_forced(tmp_path):
         check_resumable(saved(tmp_path, stamp()), stamp(**{"lora.r": 8}), force=True)
 
 
+def test_a_new_seed_cannot_be_forced(tmp_path):
+    # the checkpoint's random state and each epoch's order of samples come from the old seed
+    with pytest.raises(ResumeError) as error:
+        check_resumable(saved(tmp_path, stamp(**{"train.seed": 42})), stamp(**{"train.seed": 7}),
+                        force=True)
+    assert "train.seed: 42 → 7" in error.value.message
+
+
 def test_the_micro_batch_may_change_if_the_effective_batch_does_not(tmp_path):
     first = recipe(tmp_path, "train.batch_size=8", "train.grad_accum=1")
     smaller = recipe(tmp_path, "train.batch_size=2", "train.grad_accum=4",
@@ -154,3 +185,51 @@ def test_resuming_from_the_last_step_saves_its_adapter_without_training_more(tmp
     saved = load_file(out / "checkpoints" / "checkpoint-4" / "adapter_model.safetensors")
     assert final.keys() == saved.keys()
     assert all((final[name] == saved[name]).all() for name in final)
+
+
+def fake_checkpoint(out, settings_of, step=4, **marker):
+    """A complete checkpoint trained with ``settings_of``'s settings, with no files to load."""
+    settings = training_settings(settings_of, 1)
+    stamped = TrainingStamp(settings_hash(settings), settings, "data-a", 300).marker(step)
+    write_checkpoint(out, step, marker=json.dumps({**stamped, **marker}))
+
+
+@pytest.mark.slow
+def test_a_changed_setting_is_refused_before_the_model_is_loaded(tmp_path, loaded):
+    counted = 'model.loader="tiny-llama-counted"'
+    fake_checkpoint(tmp_path / "out", recipe(tmp_path, counted, "train.learning_rate=0.003"))
+    CountedLoader.loads = 0
+    with pytest.raises(ResumeError) as error:
+        run_recipe(recipe(tmp_path, counted, "train.learning_rate=0.001"), plugins=loaded,
+                   resume=True)
+    assert "train.learning_rate: 0.003 → 0.001" in error.value.message
+    assert CountedLoader.loads == 0  # no minutes of loading a model for a refusal
+
+    # the data can only be compared once it is tokenized, which needs the tokenizer
+    with pytest.raises(ResumeError, match="the data: 100 samples"):
+        run_recipe(recipe(tmp_path, counted, "train.learning_rate=0.003", rows=100),
+                   plugins=loaded, resume=True)
+    assert CountedLoader.loads == 1
+
+
+@pytest.mark.slow
+def test_force_resume_trains_on_with_the_new_learning_rate_and_weight_decay(tmp_path, loaded):
+    stop_at_3 = 'train.callbacks=["metrics", {name = "signal-at", step = 3}]'
+    with pytest.raises(RunInterrupted):
+        run_recipe(recipe(tmp_path, stop_at_3), plugins=loaded)  # a checkpoint at step 4
+    run_recipe(recipe(tmp_path, "train.learning_rate=0.001", "train.weight_decay=0.1"),
+               plugins=loaded, force_resume=True)
+    out = tmp_path / "out"
+    logged = {e["step"]: e["learning_rate"] for e in events(out) if e["event"] == "log"}
+    assert sorted(logged) == list(range(1, 11))
+    # the linear decay over 10 steps (each step logs the rate it used) goes on at the same
+    # step, from the new peak
+    for step, rate in logged.items():
+        peak = 0.003 if step <= 4 else 0.001
+        assert rate == pytest.approx(peak * (11 - step) / 10), step
+    final = out / "checkpoints" / "checkpoint-10"
+    optimizer = torch.load(final / "optimizer.pt", weights_only=True)
+    assert {group["initial_lr"] for group in optimizer["param_groups"]} == {0.001}
+    assert max(group["weight_decay"] for group in optimizer["param_groups"]) == 0.1
+    assert set(torch.load(final / "scheduler.pt", weights_only=True)["base_lrs"]) == {0.001}
+    assert run_record(out)["resumed_from"]["step"] == 4

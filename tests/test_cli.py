@@ -186,3 +186,35 @@ def test_debug_before_the_subcommand_shows_the_traceback(tmp_path):
 def test_a_misspelt_section_gets_a_suggestion(tmp_path, capsys):
     err = error_of(capsys, ["validate", recipe(tmp_path, TINY + "\n[trian]\nepochs = 1\n")])
     assert "trian: unknown key; did you mean 'train'?" in err
+
+
+@pytest.fixture
+def progress_bars():
+    """The libraries' progress bars on, as in a fresh process; as they were afterwards."""
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets_on = datasets.is_progress_bar_enabled()
+    transformers_on = transformers_logging.is_progress_bar_enabled()
+    datasets.enable_progress_bars()
+    transformers_logging.enable_progress_bar()
+    yield
+    if not datasets_on:
+        datasets.disable_progress_bars()
+    if not transformers_on:
+        transformers_logging.disable_progress_bar()
+
+
+@pytest.mark.parametrize("command", ["validate", "preview"])
+def test_a_first_use_shows_no_library_progress_bar(tmp_path, capsys, monkeypatch, progress_bars,
+                                                   command):
+    # a new data file, which datasets has not cached yet, and an empty cache, where the
+    # tiny model (whose tokenizer preview loads) is built and saved first
+    monkeypatch.setenv("LORAFORGE_CACHE", str(tmp_path / "cache"))
+    data = tmp_path / "reviews.jsonl"
+    data.write_text(DATA.read_text())
+    assert main([command, recipe(tmp_path, TINY.replace(str(DATA), str(data)))]) == 0
+    captured = capsys.readouterr()
+    output = captured.err + captured.out
+    assert "Generating train split" not in output
+    assert "it/s]" not in output  # no tqdm bar of any kind

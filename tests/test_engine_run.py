@@ -195,3 +195,20 @@ def test_quantized_base_trains_through_the_engine(tmp_path, builtins, bits):
     lines = [json.loads(l) for l in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
     losses = [l["loss"] for l in lines if l.get("event") == "log" and "loss" in l]
     assert losses[-1] < losses[0]
+
+
+def test_the_first_run_on_a_machine_trains_the_same_adapter_as_later_ones(
+        tmp_path, builtins, monkeypatch):
+    """The first run builds the tiny model into an empty cache; the second finds it there."""
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("LORAFORGE_CACHE", str(tmp_path / "cache"))
+    adapters = []
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+        result = run_recipe(load(tmp_path / name, "train.max_steps=1"), plugins=builtins)
+        adapters.append(load_file(result.output_dir / "adapter_model.safetensors"))
+    first, second = adapters
+    assert first.keys() == second.keys()
+    for key in first:
+        assert torch.equal(first[key], second[key]), key

@@ -1,9 +1,10 @@
 """Real ``loraforge run`` processes, killed or terminated and resumed, against one left alone.
 
 Each run trains the tiny LLaMA for 24 steps over 80 reviews (10 steps an
-epoch, so resuming crosses epochs and starts mid-epoch), with LoRA dropout
-on: the resumed runs must restore the optimizer, the scheduler, the data
-position and the random state to end where the uninterrupted run ends.
+epoch), with LoRA dropout on. The killed run resumes in the middle of its
+second epoch, the terminated one in its first: the resumed runs must restore
+the optimizer, the scheduler, the data order and position and the random
+state to end where the uninterrupted run ends.
 """
 
 from __future__ import annotations
@@ -18,9 +19,12 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from tiny_runs import recipe_file
+from tiny_runs import plugins, recipe_file
+from tiny_runs import recipe as tiny_recipe
 
 from loraforge.engine import checkpoints
+from loraforge.engine.run import run_recipe
+from loraforge.engine.signals import RunInterrupted
 
 pytestmark = pytest.mark.slow
 
@@ -37,7 +41,7 @@ def workspace(tmp_path_factory):
 def recipe(workspace: Path, name: str) -> str:
     """The run's recipe, writing to ``workspace/name/out``: 80 reviews, dropout on, 24 steps."""
     return str(recipe_file(workspace / name, f"train.max_steps={STEPS}", "lora.dropout=0.1",
-                           "train.save_steps=5", "train.save_total_limit=2", rows=80))
+                           "train.save_steps=4", "train.save_total_limit=2", rows=80))
 
 
 def loraforge(*args: str) -> subprocess.Popen:
@@ -108,7 +112,7 @@ def runs(workspace):
     killed_out, terminated_out = workspace / "killed" / "out", workspace / "terminated" / "out"
     interrupt_when({
         "killed": (killed,
-                   lambda: (c := checkpoints.newest(killed_out)) is not None and c.step >= 10,
+                   lambda: (c := checkpoints.newest(killed_out)) is not None and c.step >= 12,
                    signal.SIGKILL),
         "terminated": (terminated, lambda: max(logged_steps(terminated_out), default=0) >= 7,
                        signal.SIGTERM),
@@ -158,11 +162,14 @@ def same_adapter(one: Path, other: Path) -> None:
 def test_a_killed_run_resumes_to_the_same_final_step(reference, killed):
     out, state = killed
     assert state["record"]["status"] == "running"  # SIGKILL leaves no chance to record anything
-    assert state["checkpoint"] >= 10
+    # in the middle of the second epoch: its order of samples must be that epoch's, not the first's
+    assert state["checkpoint"] in (12, 16)
     record = run_record(out)
     assert record["status"] == "finished"
     assert record["global_step"] == run_record(reference)["global_step"] == STEPS
     assert record["resumed_from"]["step"] == state["checkpoint"]
+    # over all its steps, those before the checkpoint too
+    assert record["train_loss"] == pytest.approx(run_record(reference)["train_loss"], rel=1e-5)
     assert f"resuming from {out / 'checkpoints' / ('checkpoint-%d' % state['checkpoint'])}" in \
         " ".join(state["resumed_stderr"].split())
 
@@ -211,3 +218,46 @@ def test_a_terminated_run_resumes_to_the_uninterrupted_adapter(reference, termin
     out, state = terminated
     assert run_record(out)["global_step"] == STEPS
     same_adapter(reference, out)
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["length-grouped", "packed"])
+def test_stopped_mid_epoch_after_the_first_the_resumed_run_keeps_that_epochs_order(
+        tmp_path, packing):
+    """In process, either sampler: stopped at step 13 (the second epoch's fourth), resumed there.
+
+    Each epoch draws its own order of samples; the resumed run has to draw the
+    second epoch's, not the first's again, to reach the same adapter.
+    """
+    loaded = plugins()
+    settings = ("train.max_steps=14", "lora.dropout=0.1", "train.save_steps=100",
+                f"data.packing={str(packing).lower()}")
+    for name in ("reference", "stopped"):
+        (tmp_path / name).mkdir()
+    run_recipe(tiny_recipe(tmp_path / "reference", *settings, rows=80), plugins=loaded)
+    stopped = tmp_path / "stopped"
+    stop_at_12 = 'train.callbacks=["metrics", {name = "signal-at", step = 12}]'
+    with pytest.raises(RunInterrupted) as info:
+        run_recipe(tiny_recipe(stopped, *settings, stop_at_12, rows=80), plugins=loaded)
+    assert info.value.step == 13
+    result = run_recipe(tiny_recipe(stopped, *settings, rows=80), plugins=loaded, resume=True)
+    assert result.global_step == 14
+    same_adapter(tmp_path / "reference" / "out", stopped / "out")
+
+
+def test_under_two_processes_a_skipped_epoch_still_tells_the_sampler_its_epoch():
+    """What a resumed epoch does to the data loader of process 1 of 2, without the processes."""
+    from accelerate.data_loader import prepare_data_loader, skip_first_batches
+    from torch.utils.data import DataLoader
+
+    from loraforge.engine.train import EpochSampler, reach_sampler
+
+    sampler = EpochSampler(16, seed=3)
+    loader = prepare_data_loader(DataLoader(list(range(16)), sampler=sampler, batch_size=2),
+                                 num_processes=2, process_index=1, put_on_device=False)
+    reach_sampler(loader, sampler)
+    resumed = skip_first_batches(loader, 2)  # as the Trainer does, then tells it the epoch
+    resumed.set_epoch(3)
+    order = sampler.order(3)
+    batches = [order[i:i + 2] for i in range(0, 16, 2)]
+    # process 1 takes every other batch of epoch 3's order; the first two of those are skipped
+    assert [batch.tolist() for batch in resumed] == batches[1::2][2:]

@@ -86,3 +86,19 @@ def test_the_command_exits_143_on_sigterm_says_how_to_resume_and_resumes(
     assert record["resumed_from"]["step"] == 3
     begins = [e for e in events(tmp_path / "out") if e["event"] == "begin"]
     assert [b["resumed_from_step"] for b in begins] == [0, 3]
+    # the loss of the whole run, the three steps before the checkpoint included
+    losses = {e["step"]: e["loss"] for e in events(tmp_path / "out") if e["event"] == "log"}
+    assert sorted(losses) == list(range(1, 11))
+    assert record["train_loss"] == pytest.approx(sum(losses.values()) / 10, rel=1e-6)
+
+
+def test_a_second_ctrl_c_still_says_how_to_resume_from_the_last_checkpoint(
+        tmp_path, capsys, cli_with_throwaways):
+    path = str(tmp_path / "recipe.toml")
+    recipe(tmp_path)
+    assert main(["run", path, "--set", "train.save_steps=2", "--set",
+                 signal_at(3, times=2)]) == 130
+    err = " ".join(capsys.readouterr().err.split())
+    checkpoint = tmp_path / "out" / "checkpoints" / "checkpoint-2"
+    assert f"the newest checkpoint is in {checkpoint} (step 2)" in err
+    assert f"loraforge run {path} --set train.save_steps=2 --set " in err and "--resume" in err

@@ -25,12 +25,14 @@ def handle(args: argparse.Namespace) -> int:
     from rich.rule import Rule
 
     from loraforge.engine.preview import MASKED, TRAINED, build_preview, sample_text, stats_table
+    from loraforge.engine.quiet import quiet_libraries
     from loraforge.plan import bind
     from loraforge.plugins import get_plugins
 
     recipe = recipe_from_args(args)
     plan = bind(recipe, get_plugins())
     warn_remote_code(recipe)
+    quiet_libraries()  # the preview is the output: no progress bars around it
     preview = build_preview(plan, max(0, args.samples))
 
     console = Console(highlight=False)

@@ -50,7 +50,9 @@ def handle(args: argparse.Namespace) -> int:
     plan = bind(recipe, get_plugins())
     warn_remote_code(recipe)
 
-    from loraforge.engine.environment import is_main_process, world_size
+    from loraforge.engine import checkpoints
+    from loraforge.engine.environment import is_main_process
+    from loraforge.engine.outputs import output_path
     from loraforge.engine.run import run_plan
     from loraforge.engine.signals import RunInterrupted
 
@@ -60,11 +62,27 @@ def handle(args: argparse.Namespace) -> int:
     except RunInterrupted as stop:
         if is_main_process():
             where = f"a checkpoint is in {stop.checkpoint}" if stop.checkpoint else "no checkpoint"
-            launcher = " (under the same launcher)" if world_size() > 1 else ""
-            print(
-                f"loraforge: stopped by {stop.signal_name} at step {stop.step}; {where}.\n"
-                f"Continue with{launcher}:\n  {resume_command(args)}",
-                file=sys.stderr, flush=True,
+            tell_how_to_resume(
+                args, f"loraforge: stopped by {stop.signal_name} at step {stop.step}; {where}"
             )
         return stop.exit_code
+    except KeyboardInterrupt:
+        # a second Ctrl-C stops at once, without a checkpoint of its own; an earlier one may be
+        saved = checkpoints.newest(output_path(recipe))
+        if saved is None:
+            raise
+        if is_main_process():
+            # after the terminal's ^C, on a line of its own
+            tell_how_to_resume(args, f"\nloraforge: interrupted at once; the newest checkpoint is "
+                                     f"in {saved.path} (step {saved.step})")
+        return 130
     return 0
+
+
+def tell_how_to_resume(args: argparse.Namespace, what: str) -> None:
+    """``what`` happened, and the command that continues the run."""
+    from loraforge.engine.environment import world_size
+
+    launcher = " (under the same launcher)" if world_size() > 1 else ""
+    print(f"{what}.\nContinue with{launcher}:\n  {resume_command(args)}",
+          file=sys.stderr, flush=True)

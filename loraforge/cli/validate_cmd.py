@@ -20,11 +20,13 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
+    from loraforge.engine.quiet import quiet_libraries
     from loraforge.plan import bind, check_inputs
     from loraforge.plugins import get_plugins
 
     recipe = recipe_from_args(args)
     plan = bind(recipe, get_plugins())
+    quiet_libraries()  # reading the data must not print the libraries' progress bars
     check_inputs(plan)
     warn_remote_code(recipe)
     table = Table(show_header=True, header_style="bold", box=None)

@@ -23,13 +23,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from loraforge.engine.fingerprints import EFFECTIVE_BATCH, changed_settings
+from loraforge.engine.fingerprints import EFFECTIVE_BATCH, changed_settings, settings_hash
 from loraforge.engine.outputs import now, sync_tree, write_atomic
 from loraforge.errors import ResumeError
 
 MARKER = "loraforge-checkpoint.json"
 # settings that change the adapter's tensors' shapes: a checkpoint cannot be loaded across them
 SHAPE_SETTINGS = ("lora.r", "lora.targets", "lora.bias")
+# settings a resumed run cannot honour: its random state and order of samples are the checkpoint's
+SEED_SETTINGS = ("train.seed",)
 FOLDER = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -113,20 +115,53 @@ def mark_complete(folder: Path, marker: dict[str, Any]) -> None:
     write_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
 
 
+def settings_changes(checkpoint: Checkpoint, settings: dict[str, Any]) -> list[str]:
+    """``field: old → new`` for each training setting that differs from the checkpoint's."""
+    marker = checkpoint.marker
+    if marker.get("recipe_hash") == settings_hash(settings):
+        return []
+    return (changed_settings(marker.get("settings") or {}, settings)
+            or ["the training settings (their hash differs)"])
+
+
+def data_changes(checkpoint: Checkpoint, fingerprint: str, samples: int) -> list[str]:
+    """How the tokenized data differs from the checkpoint's, if it does."""
+    marker = checkpoint.marker
+    if marker.get("data_fingerprint") == fingerprint:
+        return []
+    return [
+        f"the data: {samples} samples with fingerprint {fingerprint}, where the checkpoint was "
+        f"trained on {marker.get('samples', '?')} with {marker.get('data_fingerprint')}"
+    ]
+
+
+def check_settings(checkpoint: Checkpoint, settings: dict[str, Any], *, force: bool) -> list[str]:
+    """The training settings changed since ``checkpoint``; raises unless none did or ``force``.
+
+    Needs only the recipe, so a run checks it before loading its model.
+    """
+    return refuse_changes(checkpoint, settings_changes(checkpoint, settings), force=force)
+
+
+def check_data(checkpoint: Checkpoint, stamp: TrainingStamp, *, force: bool) -> list[str]:
+    """The same for the data, once it is tokenized."""
+    changes = data_changes(checkpoint, stamp.data_fingerprint, stamp.samples)
+    return refuse_changes(checkpoint, changes, force=force)
+
+
 def check_resumable(checkpoint: Checkpoint, stamp: TrainingStamp, *, force: bool) -> list[str]:
     """What changed since ``checkpoint`` was saved; raises unless nothing did or ``force``."""
-    marker = checkpoint.marker
-    changes = []
-    if marker.get("recipe_hash") != stamp.recipe_hash:
-        changes += changed_settings(marker.get("settings") or {}, stamp.settings)
-        changes = changes or ["the training settings (their hash differs)"]
-    if marker.get("data_fingerprint") != stamp.data_fingerprint:
-        changes.append(
-            f"the data: {stamp.samples} samples with fingerprint {stamp.data_fingerprint}, where "
-            f"the checkpoint was trained on {marker.get('samples', '?')} with "
-            f"{marker.get('data_fingerprint')}"
-        )
-    reshaped = [line for line in changes if line.split(":")[0] in SHAPE_SETTINGS]
+    changes = settings_changes(checkpoint, stamp.settings)
+    changes += data_changes(checkpoint, stamp.data_fingerprint, stamp.samples)
+    return refuse_changes(checkpoint, changes, force=force)
+
+
+def refuse_changes(checkpoint: Checkpoint, changes: list[str], *, force: bool) -> list[str]:
+    """Raise for ``changes`` a checkpoint cannot go on with, and for any without ``force``."""
+    def changed(fields: tuple[str, ...]) -> list[str]:
+        return [line for line in changes if line.split(":")[0] in fields]
+
+    reshaped = changed(SHAPE_SETTINGS)
     if reshaped:
         raise ResumeError(
             f"{checkpoint.path} (step {checkpoint.step}) holds an adapter of another shape "
@@ -134,6 +169,16 @@ def check_resumable(checkpoint: Checkpoint, stamp: TrainingStamp, *, force: bool
             where="output.dir",
             hint="Undo the change to continue that run, or start over with --overwrite (or in "
             "another output.dir).",
+        )
+    reseeded = changed(SEED_SETTINGS)
+    if reseeded:
+        raise ResumeError(
+            f"{checkpoint.path} (step {checkpoint.step}) goes on with the random state and the "
+            f"order of samples of its own seed, so a new one cannot take effect "
+            f"({'; '.join(reseeded)})",
+            where="train.seed",
+            hint="Undo the change to continue that run, or start over with the new seed using "
+            "--overwrite (or in another output.dir).",
         )
     if changes and not force:
         effective = any(line.startswith(EFFECTIVE_BATCH) for line in changes)

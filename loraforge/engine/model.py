@@ -50,8 +50,14 @@ def model_spec(plan: Plan):
 
 
 def prepare_model(plan: Plan) -> PreparedModel:
-    """Load, prepare for k-bit training if quantized, choose targets, apply LoRA."""
+    """Load, prepare for k-bit training if quantized, choose targets, apply LoRA.
+
+    The adapter's initial weights are drawn right after seeding with
+    ``train.seed``, so whatever the loader drew before (building a model on
+    first use, initialising a layer the checkpoint lacks) cannot change them.
+    """
     from peft import get_peft_model, prepare_model_for_kbit_training
+    from transformers import set_seed
 
     with component_errors(plan.loader, "load"):
         loaded: LoadedModel = plan.loader.load(model_spec(plan))
@@ -68,6 +74,7 @@ def prepare_model(plan: Plan) -> PreparedModel:
     with component_errors(plan.selector, "select"):
         selected = plan.selector.select(model, loaded.default_targets)
     targets = check_targets(model, selected)
+    set_seed(plan.recipe.train.seed)
     model = get_peft_model(model, lora_config(plan, targets))
     trainable, total = model.get_nb_trainable_parameters()
     return PreparedModel(model, loaded.tokenizer, targets, loaded.quantized, trainable, total)

@@ -39,6 +39,8 @@ class StartPoint:
     removed: list[Path] = field(default_factory=list)
     """Incomplete checkpoints that were deleted."""
     note: str | None = None
+    changes: list[str] = field(default_factory=list)
+    """What changed since the checkpoint and is continued with anyway (``--force-resume``)."""
 
     @property
     def step(self) -> int:

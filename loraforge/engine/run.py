@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.engine import outputs
+from loraforge.engine.quiet import quiet_libraries
 from loraforge.plan import Plan, bind
 from loraforge.plugins import Plugins, get_plugins
 from loraforge.recipe import Recipe
@@ -25,21 +26,6 @@ class RunResult:
     model: Any = field(default=None, repr=False)
     """The trained peft model, still in memory."""
     tokenizer: Any = field(default=None, repr=False)
-
-
-def quiet_libraries() -> None:
-    """Keep the libraries' own progress bars and internal notices out of a run's output."""
-    import logging
-    import warnings
-
-    # a note about an optional 4-bit CPU kernel, logged when peft imports bitsandbytes
-    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
-    import datasets
-    from transformers.utils import logging as transformers_logging
-
-    datasets.disable_progress_bars()
-    transformers_logging.disable_progress_bar()
 
 
 def say(message: str) -> None:
@@ -101,12 +87,16 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     evaluate = recipe.data.eval_split is not None or recipe.data.eval_fraction is not None
     args = training_arguments(recipe.train, outputs.output_path(recipe),
                               **batches.training_arguments(recipe.data, evaluate=evaluate))
-    start, record = open_run(plan, args, overwrite=overwrite, resume=resume or force_resume)
+    # a checkpoint trained with other settings is refused here, before the model loads
+    start, record = open_run(plan, args, overwrite=overwrite, resume=resume or force_resume,
+                             force=force_resume)
     output_dir = start.output_dir
     if start.note:
         say(start.note)
 
-    set_seed(recipe.train.seed)  # the adapter's initial weights come from it
+    # a loader's own random draws, if any, repeat too; the adapter's initial weights are
+    # seeded again right before LoRA is applied (prepare_model)
+    set_seed(recipe.train.seed)
     say(f"loading model with the {plan.components['model.loader']} loader")
     prepared = prepare_model(plan)
     say(

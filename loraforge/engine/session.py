@@ -75,6 +75,7 @@ class TrainingSession:
                     result = self.trainer.train(
                         resume_from_checkpoint=str(resume_from.path) if resume_from else None
                     )
+                result = whole_run_loss(result, self.trainer.state.log_history, self.start.step)
             step = self.trainer.state.global_step
             if stop.requested and step < self.trainer.state.max_steps:
                 saved = checkpoints.newest(self.start.output_dir)
@@ -108,8 +109,8 @@ class TrainingSession:
         state.is_world_process_zero = trainer.is_world_process_zero()
         self.bridge.on_train_begin(trainer.args, state, trainer.control)
         history = json.loads((checkpoint.path / "trainer_state.json").read_text(encoding="utf-8"))
-        losses = [entry["loss"] for entry in history.get("log_history", []) if "loss" in entry]
-        return TrainOutput(checkpoint.step, sum(losses) / len(losses) if losses else 0.0, {})
+        return whole_run_loss(TrainOutput(checkpoint.step, 0.0, {}),
+                              history.get("log_history", []), checkpoint.step)
 
     def finish(self, summary: dict[str, Any]) -> None:
         """Send ``on_end`` to the loraforge callbacks after a finished run."""
@@ -140,17 +141,52 @@ class TrainingSession:
             self.bridge.finish(summary, failing=True)
 
 
+def whole_run_loss(result: Any, log_history: list[dict[str, Any]], resumed_from: int):
+    """``result`` (a TrainOutput) with the mean training loss of the whole run.
+
+    The Trainer's ``training_loss`` covers the steps of its own call only; a
+    resumed run adds the steps before its checkpoint, as their logged losses
+    (each weighted by the steps it covers) in the checkpoint's log history.
+    Steps after the checkpoint's last log, which the killed run never
+    logged, do not count.
+    """
+    if resumed_from <= 0:
+        return result
+    total = covered = previous = 0
+    for entry in log_history:
+        step = entry.get("step", 0)
+        if "loss" in entry and previous < step <= resumed_from:
+            total += entry["loss"] * (step - previous)
+            covered += step - previous
+            previous = step
+    trained = result.global_step - resumed_from
+    if trained > 0:
+        total += result.training_loss * trained
+        covered += trained
+    if not covered:
+        return result
+    loss = total / covered
+    metrics = dict(result.metrics)
+    if "train_loss" in metrics:  # the Trainer's own number, for its call only
+        metrics["train_loss"] = loss
+    return result._replace(training_loss=loss, metrics=metrics)
+
+
 def planned_steps(trainer: Any) -> int:
     """How many optimizer steps the Trainer will run in all, as it computes it."""
     return trainer.set_initial_training_values(trainer.args, trainer.get_train_dataloader())[-1]
 
 
-def open_run(plan: Any, args: Any, *, overwrite: bool, resume: bool) -> tuple[StartPoint, dict]:
+def open_run(plan: Any, args: Any, *, overwrite: bool, resume: bool,
+             force: bool = False) -> tuple[StartPoint, dict]:
     """Prepare the output directory (process 0 first, the others after it) and start run.json.
 
-    A fresh run writes recipe.toml and run.json at once; a resumed one only
-    once its checkpoint has been found to fit (:func:`new_session`), so a
-    refused resume leaves the earlier run's records as they were.
+    A checkpoint to resume from must have been trained with the same
+    settings (unless ``force``): that is checked here, before the model is
+    loaded, so a refusal takes seconds; the data is checked once it is
+    tokenized (:func:`new_session`). A fresh run writes recipe.toml and
+    run.json at once; a resumed one only once its checkpoint has been found
+    to fit, so a refused resume leaves the earlier run's records as they were.
     """
     from loraforge.engine.environment import describe_environment
     from loraforge.engine.fingerprints import settings_hash, training_settings
@@ -160,10 +196,13 @@ def open_run(plan: Any, args: Any, *, overwrite: bool, resume: bool) -> tuple[St
     main = is_main_process()
     with args.main_process_first(local=False, desc="preparing the output directory"):
         start = prepare_output_dir(recipe, overwrite=overwrite, resume=resume, write=main)
+    settings = training_settings(recipe, args.world_size)
+    if start.checkpoint is not None:
+        start.changes = checkpoints.check_settings(start.checkpoint, settings, force=force)
     record: dict[str, Any] = {
         "status": "running",
         "recipe": recipe.source,
-        "recipe_hash": settings_hash(training_settings(recipe, args.world_size)),
+        "recipe_hash": settings_hash(settings),
         "data_fingerprint": None,
         "components": plan.components,
         "started_at": now(),
@@ -190,10 +229,10 @@ def _write_start(start: StartPoint, recipe: Recipe, record: dict[str, Any]) -> N
 def new_session(plan: Any, args: Any, start: StartPoint, record: dict[str, Any], dataset: Any,
                 prepared: Any, *, force_resume: bool,
                 started: float) -> tuple[TrainingSession, list[str]]:
-    """The session for ``dataset``; refuses a checkpoint trained on other settings or data.
+    """The session for ``dataset``; refuses a checkpoint trained on other data.
 
-    Returns the session and what changed since the checkpoint (only
-    non-empty with ``force_resume``).
+    Returns the session and what changed since the checkpoint, settings
+    (found by :func:`open_run`) and data (only non-empty with ``force_resume``).
     """
     from loraforge.engine.fingerprints import data_fingerprint, settings_hash, training_settings
 
@@ -207,7 +246,8 @@ def new_session(plan: Any, args: Any, start: StartPoint, record: dict[str, Any],
     record["data_fingerprint"] = stamp.data_fingerprint
     changes: list[str] = []
     if start.checkpoint is not None:
-        changes = checkpoints.check_resumable(start.checkpoint, stamp, force=force_resume)
+        changes = start.changes + checkpoints.check_data(start.checkpoint, stamp,
+                                                         force=force_resume)
         _write_start(start, recipe, record)
     info = RunInfo(
         output_dir=str(start.output_dir),

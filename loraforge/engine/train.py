@@ -1,7 +1,14 @@
-"""transformers' Trainer, configured from ``[train]``, with plugin callbacks attached."""
+"""transformers' Trainer, configured from ``[train]``, with plugin callbacks attached.
+
+Two changes to the Trainer keep a resumed run on the uninterrupted run's
+course: each epoch's order of samples depends on the seed and the epoch
+alone, and the learning rate and weight decay are the recipe's, not those
+saved in the checkpoint's optimizer and scheduler states.
+"""
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +139,161 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
     return Bridge()
 
 
+def sampling_strategy(args: Any) -> str:
+    """How the Trainer orders training samples: "random", "group_by_length" or one of its others."""
+    strategy = getattr(args, "train_sampling_strategy", None)
+    if strategy is None:  # transformers 4
+        return "group_by_length" if getattr(args, "group_by_length", False) else "random"
+    return strategy
+
+
+class EpochSampler:
+    """Each epoch's order of samples, drawn from ``seed + epoch`` and nothing else.
+
+    transformers' length-grouped sampler draws each epoch's order from the
+    global random state. A run resumed in the middle of a later epoch
+    restores that state from its checkpoint only at its first step, after
+    drawing the order: it would go on through the first epoch's order, not
+    the one the uninterrupted run was in. Here the Trainer tells the sampler
+    its epoch (``set_epoch``, through the data loader) and the order follows
+    from that alone, the same in every process.
+
+    With ``lengths``, samples of similar length are grouped as transformers'
+    ``LengthGroupedSampler`` groups them (``batch_size`` samples a group);
+    without (packed blocks), the order is a random permutation.
+    """
+
+    def __init__(self, size: int, seed: int, *, lengths: list[int] | None = None,
+                 batch_size: int = 1) -> None:
+        self.size = size
+        self.seed = seed
+        self.lengths = lengths
+        self.batch_size = batch_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self):
+        return iter(self.order(self.epoch))
+
+    def order(self, epoch: int) -> list[int]:
+        import torch
+        from transformers.trainer_pt_utils import get_length_grouped_indices
+
+        generator = torch.Generator().manual_seed(self.seed + epoch)
+        if self.lengths is None:
+            return torch.randperm(self.size, generator=generator).tolist()
+        return get_length_grouped_indices(self.lengths, self.batch_size, generator=generator)
+
+
+def reach_sampler(loader: Any, sampler: EpochSampler) -> None:
+    """Make sure the loader's ``set_epoch`` reaches ``sampler``, however its batches are wrapped.
+
+    Under several processes accelerate wraps the batches in a sharding
+    sampler, and a resumed epoch skips its first batches through one more
+    wrapper, which ``set_epoch`` then no longer sees through: the sampler
+    would stay in epoch 0. Naming the sampler on the sharding one, as
+    accelerate does for its own seeded sampler, lets it through.
+    """
+    if hasattr(loader, "set_sampler"):
+        loader.set_sampler(sampler)
+
+
+def recipe_hyperparameters(optimizer: Any, scheduler: Any) -> list[dict[str, float]]:
+    """Each parameter group's peak learning rate and weight decay, as the recipe sets them."""
+    return [{"initial_lr": base, "weight_decay": group.get("weight_decay", 0.0)}
+            for base, group in zip(scheduler.base_lrs, optimizer.param_groups)]
+
+
+def apply_hyperparameters(optimizer: Any, scheduler: Any, settings: list[dict[str, float]]) -> None:
+    """Give the optimizer and scheduler loaded from a checkpoint the recipe's peak rate and decay.
+
+    A checkpoint's optimizer and scheduler states hold the learning rate and
+    weight decay it was trained with; as loaded, they would quietly undo a
+    change made for ``--force-resume``. The schedule goes on at the same
+    step, from the new peak (and along the new schedule, if that changed
+    too). When nothing changed, every value is what it was.
+    """
+    from torch.optim.lr_scheduler import LambdaLR
+
+    groups = optimizer.param_groups
+    if len(settings) != len(groups) or len(scheduler.base_lrs) != len(groups):
+        return
+    old_bases = list(scheduler.base_lrs)
+    new_bases = [setting["initial_lr"] for setting in settings]
+    for group, setting in zip(groups, settings):
+        group.update(setting)
+    scheduler.base_lrs = new_bases
+    if isinstance(scheduler, LambdaLR):  # every schedule a recipe can name
+        # what the scheduler's last step would have set
+        rates = [base * rate(scheduler.last_epoch)
+                 for base, rate in zip(new_bases, scheduler.lr_lambdas)]
+    else:
+        rates = [group["lr"] * new / old if old else new
+                 for group, new, old in zip(groups, new_bases, old_bases)]
+    for group, rate in zip(groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = list(rates)  # what get_last_lr() reports, and the Trainer logs
+
+
+@cache
+def trainer_class():
+    """transformers' Trainer, with epoch-seeded samplers and the recipe's rates kept on resume."""
+    from transformers import Trainer
+    from transformers.trainer_utils import has_length
+
+    class LoraforgeTrainer(Trainer):
+        _epoch_sampler = None
+
+        def _get_train_sampler(self, train_dataset=None):
+            dataset = train_dataset if train_dataset is not None else self.train_dataset
+            strategy = sampling_strategy(self.args)
+            columns = getattr(dataset, "column_names", None)  # a datasets.Dataset
+            if dataset is None or not has_length(dataset) or strategy not in (
+                    "random", "group_by_length") or (strategy != "random" and columns is None):
+                return super()._get_train_sampler(train_dataset)
+            lengths = None
+            if strategy == "group_by_length":
+                column = self.args.length_column_name
+                lengths = (list(dataset[column]) if column in columns
+                           else [len(ids) for ids in dataset["input_ids"]])
+            seed = self.args.data_seed if self.args.data_seed is not None else self.args.seed
+            self._epoch_sampler = EpochSampler(
+                len(dataset), seed, lengths=lengths,
+                batch_size=self.args.train_batch_size * self.args.gradient_accumulation_steps,
+            )
+            return self._epoch_sampler
+
+        def get_train_dataloader(self):
+            self._epoch_sampler = None
+            loader = super().get_train_dataloader()
+            if self._epoch_sampler is not None:
+                reach_sampler(loader, self._epoch_sampler)
+            return loader
+
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            recipe = None
+            if checkpoint is not None and not self.is_deepspeed_enabled:
+                recipe = recipe_hyperparameters(self.optimizer, self.lr_scheduler)
+            super()._load_optimizer_and_scheduler(checkpoint)
+            if recipe is not None:
+                apply_hyperparameters(self.optimizer, self.lr_scheduler, recipe)
+
+    return LoraforgeTrainer
+
+
 def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, callbacks: list[Any],
                   *, collator: Any = None, eval_dataset: Any = None):
     """A Trainer for ``dataset`` with ``callbacks`` (TrainerCallbacks, called in this order)."""
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback, Trainer
+    from transformers import DataCollatorForSeq2Seq, PrinterCallback
 
     if collator is None:
         collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
-    trainer = Trainer(
+    trainer = trainer_class()(
         model=model,
         args=args,
         data_collator=collator,

@@ -80,8 +80,10 @@ def build_tiny_llama(
         pad_token_id=None,
         tie_word_embeddings=False,
     )
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(config)
+    # its own seed, in a forked random state: the caller's draws go on as if nothing was built
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        model = LlamaForCausalLM(config)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -125,6 +125,14 @@ def test_a_build_that_loses_the_race_uses_the_winners_model(tmp_path, monkeypatc
     assert [p.name for p in (tmp_path / "models").iterdir()] == [path.name]  # no leftovers
 
 
+def test_building_the_tiny_model_leaves_the_callers_random_state_alone(tmp_path):
+    # a run seeds, then its loader builds the model on first use: the run's draws must not change
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+    build_tiny_llama(tmp_path, hidden_size=32, layers=1, vocab_size=300)
+    assert torch.equal(torch.get_rng_state(), before)
+
+
 def test_tiny_shapes_must_split_into_heads(tmp_path):
     with pytest.raises(ValueError, match="heads"):
         build_tiny_llama(tmp_path, hidden_size=90, heads=4)
