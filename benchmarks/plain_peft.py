@@ -54,8 +54,10 @@ def main() -> None:
         model=model,
         args=TrainingArguments(
             output_dir=args.output, max_steps=args.steps, per_device_train_batch_size=args.batch_size,
-            learning_rate=1e-2, logging_steps=10, save_strategy="no", report_to="none",
+            learning_rate=1e-2, logging_steps=10, report_to="none",
             use_cpu=True, optim="adamw_torch", disable_tqdm=True, seed=42,
+            # as loraforge does by default: length-grouped batches, and the final step saved
+            train_sampling_strategy="group_by_length", save_strategy="steps", save_steps=args.steps,
         ),
         train_dataset=data,
         data_collator=DataCollatorForLanguageModeling(tokenizer, mlm=False),

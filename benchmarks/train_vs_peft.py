@@ -48,6 +48,7 @@ max_steps = {steps}
 batch_size = {batch_size}
 learning_rate = 1e-2
 logging_steps = 10
+save_steps = {steps}
 device = "cpu"
 
 [output]
