@@ -19,8 +19,9 @@ from loraforge.components import (
     TrainingCallback,
 )
 from loraforge.errors import LoraforgeError, RecipeError
-from loraforge.plugins import OptionsError, PluginInfo, Plugins, Registry, component_errors
+from loraforge.plugins import PluginInfo, Plugins
 from loraforge.recipe import ComponentRef, Recipe, cannot_be_hub_id
+from loraforge.registry import OptionsError, Registry, component_errors
 
 
 @dataclass

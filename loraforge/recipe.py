@@ -16,10 +16,10 @@ to the working directory. This module imports neither torch nor textual.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
+import tomllib
 from pydantic import (
     BaseModel,
     ConfigDict,

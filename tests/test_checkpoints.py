@@ -6,7 +6,6 @@ import json
 
 import pytest
 import torch
-from loraforge_llama.loaders import TinyLlamaLoader
 from tiny_runs import events, plugins, recipe, run_record
 
 from loraforge.engine import checkpoints
@@ -16,6 +15,7 @@ from loraforge.engine.run import run_recipe
 from loraforge.engine.signals import RunInterrupted
 from loraforge.errors import ResumeError
 from loraforge.hookspecs import hookimpl
+from loraforge_llama.loaders import TinyLlamaLoader
 
 
 class CountedLoader(TinyLlamaLoader):

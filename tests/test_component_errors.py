@@ -10,7 +10,7 @@ from loraforge.cli import main
 from loraforge.components import DatasetFormatter, RowError, Sample, TrainingCallback
 from loraforge.errors import DataError, PluginError
 from loraforge.hookspecs import hookimpl
-from loraforge.plugins import component_errors
+from loraforge.registry import component_errors
 from loraforge.testing import write_recipe
 
 

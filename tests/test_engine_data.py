@@ -55,7 +55,7 @@ def tokenized(path, fmt, tokenizer, **data):
 
 
 def trained_text(tokenizer, ids, labels):
-    return tokenizer.decode([i for i, l in zip(ids, labels) if l != IGNORE_INDEX])
+    return tokenizer.decode([i for i, label in zip(ids, labels) if label != IGNORE_INDEX])
 
 
 def test_the_prompt_is_masked_and_the_completion_ends_in_a_trained_eos(tokenizer):

@@ -88,8 +88,8 @@ def test_resolved_recipe_reloads_to_the_same_settings(finished, tmp_path):
 
 
 def test_metrics_record_a_falling_loss(finished):
-    lines = [json.loads(l) for l in (finished.output_dir / "metrics.jsonl").read_text().splitlines()]
-    losses = [l["loss"] for l in lines if l.get("event") == "log" and "loss" in l]
+    lines = [json.loads(line) for line in (finished.output_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [e["loss"] for e in lines if e.get("event") == "log" and "loss" in e]
     assert len(losses) >= 4
     assert losses[-1] < losses[0]
 
@@ -192,8 +192,8 @@ def test_quantized_base_trains_through_the_engine(tmp_path, builtins, bits):
 
     layer = bnb.nn.Linear8bitLt if bits == "8bit" else bnb.nn.Linear4bit
     assert any(isinstance(m, layer) for m in result.model.modules())
-    lines = [json.loads(l) for l in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
-    losses = [l["loss"] for l in lines if l.get("event") == "log" and "loss" in l]
+    lines = [json.loads(line) for line in (result.output_dir / "metrics.jsonl").read_text().splitlines()]
+    losses = [e["loss"] for e in lines if e.get("event") == "log" and "loss" in e]
     assert losses[-1] < losses[0]
 
 

@@ -6,7 +6,6 @@ import io
 
 import pytest
 import torch
-from loraforge_llama.loaders import TinyLlamaLoader, TinyLlamaOptions
 from tiny_runs import events, plugins, recipe, run_record
 
 from loraforge.cli.errors import print_error
@@ -16,6 +15,7 @@ from loraforge.engine.run import run_plan, run_recipe
 from loraforge.errors import TrainingError
 from loraforge.hookspecs import hookimpl
 from loraforge.plan import bind
+from loraforge_llama.loaders import TinyLlamaLoader, TinyLlamaOptions
 
 pytestmark = pytest.mark.slow
 

@@ -16,7 +16,8 @@ from loraforge import __version__
 from loraforge.components import DatasetFormatter, Sample
 from loraforge.errors import PluginError, UnknownComponentError
 from loraforge.hookspecs import API_VERSION, hookimpl
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import OptionsError
 
 
 class Upper(DatasetFormatter):
@@ -415,7 +416,7 @@ def test_entry_points_outside_the_api_range_or_with_bad_hooks_are_named_and_skip
 def test_tracing_prints_each_hook_call_what_it_registered_and_its_result(capsys):
     traced = Plugins(tracing=True)
     traced.register(UpperPlugin(), "upper-plugin")
-    traced.registry
+    traced.registry  # noqa: B018  (building it is the point)
     assert capsys.readouterr().err.splitlines() == [
         "loraforge trace: calling register_dataset_formatters(register=register) in plugin "
         "'upper-plugin'",
@@ -434,7 +435,7 @@ def test_tracing_is_turned_on_by_the_environment_and_shows_a_failing_hook(monkey
     monkeypatch.setenv("LORAFORGE_TRACE_PLUGINS", "1")
     traced = Plugins()
     traced.register(Broken(), "broken")
-    traced.registry
+    traced.registry  # noqa: B018  (building it is the point)
     assert "broken" in traced.failures
     err = capsys.readouterr().err
     assert "register_target_selectors in plugin 'broken' raised RuntimeError: boom" in err
@@ -444,5 +445,5 @@ def test_tracing_is_off_by_default(monkeypatch, capsys):
     monkeypatch.delenv("LORAFORGE_TRACE_PLUGINS", raising=False)
     plugins = Plugins()
     plugins.register(UpperPlugin(), "upper-plugin")
-    plugins.registry
+    plugins.registry  # noqa: B018  (building it is the point)
     assert capsys.readouterr().err == ""

@@ -156,7 +156,7 @@ def same_adapter(one: Path, other: Path) -> None:
     assert expected.keys() == actual.keys()
     for name in expected:
         torch.testing.assert_close(actual[name], expected[name], rtol=1e-5, atol=1e-7,
-                                   msg=lambda m: f"{name}: {m}")
+                                   msg=lambda m, name=name: f"{name}: {m}")
 
 
 def test_a_killed_run_resumes_to_the_same_final_step(reference, killed):

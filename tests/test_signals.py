@@ -9,8 +9,8 @@ from __future__ import annotations
 import signal
 
 import pytest
-from tiny_runs import events, plugins, recipe, run_record
 from throwaway_callbacks import ThrowawayCallbacks
+from tiny_runs import events, plugins, recipe, run_record
 
 from loraforge.cli import main
 from loraforge.engine import checkpoints

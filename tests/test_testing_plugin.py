@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 from loraforge.components import Sample, TargetSelector, TrainingCallback
 from loraforge.errors import PluginError, RecipeError

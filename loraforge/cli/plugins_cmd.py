@@ -11,7 +11,8 @@ import json
 
 from loraforge.cli import plugins_new
 from loraforge.hookspecs import API_VERSION
-from loraforge.plugins import KIND_TITLES, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import KIND_TITLES
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:

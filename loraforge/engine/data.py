@@ -29,7 +29,7 @@ from loraforge.components import DatasetFormatter, RowError, Sample
 from loraforge.engine.sources import ROW, Rows, Splits, bad_row
 from loraforge.engine.stats import DataStats, counted, kept
 from loraforge.errors import DataError
-from loraforge.plugins import component_errors
+from loraforge.registry import component_errors
 
 if TYPE_CHECKING:
     from loraforge.recipe import DataSection

@@ -8,7 +8,7 @@ from typing import Any
 from loraforge.components import LoadedModel
 from loraforge.engine.targets import check_targets
 from loraforge.plan import Plan
-from loraforge.plugins import component_errors
+from loraforge.registry import component_errors
 
 
 @dataclass

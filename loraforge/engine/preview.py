@@ -14,7 +14,7 @@ from typing import Any
 from loraforge.engine.data import IGNORE_INDEX, tokenize
 from loraforge.engine.stats import DataStats, counted
 from loraforge.plan import Plan
-from loraforge.plugins import component_errors
+from loraforge.registry import component_errors
 
 TRAINED = "bold green"
 MASKED = "grey50"

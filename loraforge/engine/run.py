@@ -70,9 +70,9 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
 
     from loraforge.engine import batches
     from loraforge.engine.data import check_columns, prepare
-    from loraforge.engine.sources import load_splits
     from loraforge.engine.model import prepare_model
     from loraforge.engine.session import new_session, open_run
+    from loraforge.engine.sources import load_splits
     from loraforge.engine.train import training_arguments
 
     recipe = plan.recipe

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.components import RunInfo, TrainingCallback
-from loraforge.plugins import component_errors
 from loraforge.recipe import TrainSection
+from loraforge.registry import component_errors
 
 
 def use_cpu(train: TrainSection) -> bool:

@@ -35,7 +35,6 @@ from typing import Any
 
 from loraforge.cache import cache_dir
 from loraforge.errors import ModelError
-
 from loraforge_baichuan.tokenizer import convert_tokenizer
 from loraforge_baichuan.variants import Variant
 from loraforge_baichuan.weights import INDEX_FILES, weight_files, write_converted

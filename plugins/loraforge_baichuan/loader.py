@@ -11,10 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from loraforge.components import LoadedModel, ModelLoader
 from loraforge.errors import ModelError
-from loraforge_llama.loading import load_causal_lm
-
 from loraforge_baichuan.convert import converted_checkpoint
 from loraforge_baichuan.variants import VARIANTS, Variant, detect_variant
+from loraforge_llama.loading import load_causal_lm
 
 if TYPE_CHECKING:
     from loraforge.recipe import ModelSection

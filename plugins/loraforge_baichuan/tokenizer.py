@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.errors import ModelError
-
 from loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 
 SPECIAL = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}

@@ -21,8 +21,9 @@ from safetensors.torch import load_file, save_file
 
 import loraforge_baichuan.convert as convert_module
 from loraforge.errors import ModelError
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
 from loraforge.recipe import ModelSection, load_recipe, recipe_from_dict
+from loraforge.registry import OptionsError
 from loraforge_baichuan import BaichuanLoader, detect_variant
 from loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 

@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from loraforge.components import RunInfo
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import OptionsError
 
 
 @pytest.fixture(scope="module")

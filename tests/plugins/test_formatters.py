@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loraforge.components import RowError, Sample, Segment
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import OptionsError
 
 REVIEWS = Path(__file__).resolve().parents[2] / "recipes" / "data" / "reviews.jsonl"
 

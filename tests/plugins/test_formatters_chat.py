@@ -56,7 +56,7 @@ def test_only_the_assistant_turns_are_trained(registry, tokenizer):
     encoded = encode_sample(sample, tokenizer, 128)
     ids, labels = encoded["input_ids"], encoded["labels"]
     assert ids.count(tokenizer.bos_token_id) == 1 and ids[-1] == tokenizer.eos_token_id
-    answer = tokenizer.decode([i for i, l in zip(ids, labels) if l != IGNORE_INDEX])
+    answer = tokenizer.decode([i for i, label in zip(ids, labels) if label != IGNORE_INDEX])
     assert answer == "Hello!</s>\n4</s>"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loraforge.components import RowError, Segment
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import OptionsError
 from loraforge_formatters.alpaca import PROMPT, PROMPT_WITH_INPUT
 
 INSTRUCTIONS = Path(__file__).resolve().parents[2] / "recipes" / "data" / "instructions.jsonl"

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from loraforge.errors import ModelError
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
 from loraforge.recipe import ModelSection
+from loraforge.registry import OptionsError
 from loraforge_llama import tiny
 from loraforge_llama.loading import load_causal_lm
 from loraforge_llama.tiny import build_tiny_llama, tiny_llama_path

@@ -9,7 +9,8 @@ from peft import LoraConfig, get_peft_model
 
 from loraforge.engine.targets import check_targets
 from loraforge.errors import ModelError
-from loraforge.plugins import OptionsError, Plugins
+from loraforge.plugins import Plugins
+from loraforge.registry import OptionsError
 
 ATTENTION = ["q_proj", "k_proj", "v_proj", "o_proj"]
 MLP = ["gate_proj", "up_proj", "down_proj"]
