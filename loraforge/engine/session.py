@@ -45,7 +45,7 @@ class TrainingSession:
     trainer: Any = None
     bridge: Any = None
 
-    def train(self, model: Any, tokenizer: Any, dataset: Any, collator: Any = None,
+    def train(self, model: Any, tokenizer: Any, dataset: Any, *, collator: Any,
               eval_dataset: Any = None):
         """Train, from the start point's checkpoint if any; returns the Trainer's TrainOutput.
 

@@ -287,12 +287,14 @@ def trainer_class():
 
 
 def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, callbacks: list[Any],
-                  *, collator: Any = None, eval_dataset: Any = None):
-    """A Trainer for ``dataset`` with ``callbacks`` (TrainerCallbacks, called in this order)."""
-    from transformers import DataCollatorForSeq2Seq, PrinterCallback
+                  *, collator: Any, eval_dataset: Any = None):
+    """A Trainer for ``dataset`` with ``callbacks`` (TrainerCallbacks, called in this order).
 
-    if collator is None:
-        collator = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)
+    ``collator`` comes from :func:`loraforge.engine.batches.collator`, which
+    knows whether the samples are padded or packed.
+    """
+    from transformers import PrinterCallback
+
     trainer = trainer_class()(
         model=model,
         args=args,
