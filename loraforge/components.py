@@ -63,6 +63,30 @@ class ModelLoader(Component):
         """Whether this loader is the one for a checkpoint with this ``config.json``."""
         return False
 
+    def check_checkpoint(self, config: Mapping[str, Any], spec: ModelSection) -> None:
+        """Refuse, before anything is loaded, a checkpoint this loader cannot load as ``spec`` says.
+
+        Called by ``loraforge validate`` and ``run`` with the checkpoint's
+        ``config.json`` (plugin API 1.1). Raise a
+        :class:`~loraforge.errors.ModelError` naming the recipe field to
+        change. The default refuses an architecture that :meth:`handles`
+        does not recognise, when the loader overrides ``handles``.
+        """
+        from loraforge.errors import ModelError
+
+        if type(self).handles is ModelLoader.handles or self.handles(config):
+            return
+        architectures = ", ".join(config.get("architectures") or []) or config.get(
+            "model_type", "unknown")
+        raise ModelError(
+            f"the {self.name} loader does not handle this checkpoint's architecture "
+            f"({architectures})",
+            where="model.loader",
+            hint="Leave model.loader out to let loraforge pick the loader that recognises the "
+            "checkpoint, or install the plugin for this model family; `loraforge plugins` "
+            "lists the loaders.",
+        )
+
     def load(self, spec: ModelSection) -> LoadedModel:
         raise NotImplementedError
 
@@ -144,7 +168,16 @@ class DatasetFormatter(Component):
 
 @dataclass
 class RunInfo:
-    """What a callback is told when a run begins."""
+    """What a callback is told when training begins.
+
+    ``recipe`` (the resolved :class:`~loraforge.recipe.Recipe`), ``model``
+    (the peft model being trained) and ``tokenizer`` are there for callbacks
+    that do real work, such as sampling from the model at each evaluation or
+    sending the recipe to an experiment tracker. They are read-only by
+    contract: a callback that changes them changes the run. Call
+    :meth:`request_stop` to end the run early, with a checkpoint, as
+    ``interrupted``.
+    """
 
     output_dir: str
     max_steps: int
@@ -152,12 +185,38 @@ class RunInfo:
     trainable_parameters: int
     total_parameters: int
     resumed_from_step: int = 0
+    recipe: Any = field(default=None, repr=False)
+    model: Any = field(default=None, repr=False)
+    tokenizer: Any = field(default=None, repr=False)
+    stop: Any = field(default=None, repr=False)
+    """The run's :class:`~loraforge.engine.signals.StopToken`."""
+
+    def request_stop(self) -> None:
+        """Ask the run to stop after the current step, saving a checkpoint."""
+        if self.stop is not None:
+            self.stop.stop()
 
 
 class TrainingCallback(Component):
-    """Told about a run's events, on the main process only."""
+    """Told about a run's events, on the main process only.
+
+    A callback that raises is reported, switched off for the rest of the
+    run and recorded in run.json; the run goes on. One that was sent
+    ``on_begin`` is always sent ``on_end``, however the run ends.
+    """
 
     kind = "callback"
+
+    def on_phase(self, event: Any) -> None:
+        """A phase of the run started or finished (plugin API 1.1).
+
+        ``event`` is a :class:`loraforge.events.PhaseStarted` (``phase``,
+        ``message``) or :class:`loraforge.events.PhaseFinished` (``phase``,
+        ``seconds``, ``message``, ``details``). The phases before training
+        (``data``, ``model``, ``lora``, ``tokenize``) come before ``on_begin``;
+        the callback is created while the ``plugins`` phase runs, so it is
+        sent that phase's end only.
+        """
 
     def on_begin(self, run: RunInfo) -> None:
         pass

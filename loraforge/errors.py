@@ -27,13 +27,35 @@ class LoraforgeError(Exception):
 
 
 class RecipeError(LoraforgeError):
-    """The recipe file is missing, not valid TOML, or fails validation."""
+    """The recipe file is missing, not valid TOML, or fails validation.
+
+    ``problems`` are the lines shown to the user; ``fields`` the same as
+    ``(field path, message)`` pairs, where a problem belongs to a field
+    (``"recipe"`` for one that belongs to none), so that a form can show
+    each message beside its field.
+    """
 
     title = "Invalid recipe"
 
-    def __init__(self, problems: list[str], *, where: str | None = None, hint: str | None = None):
+    def __init__(self, problems: list[str], *, where: str | None = None, hint: str | None = None,
+                 fields: list[tuple[str, str]] | None = None):
         self.problems = problems
+        self.fields = fields if fields is not None else [_split(line) for line in problems]
         super().__init__("\n".join(problems), where=where, hint=hint)
+
+    @classmethod
+    def from_fields(cls, fields: list[tuple[str, str]], *, where: str | None = None,
+                    hint: str | None = None) -> RecipeError:
+        return cls([f"{field}: {message}" for field, message in fields], where=where, hint=hint,
+                   fields=fields)
+
+
+def _split(line: str) -> tuple[str, str]:
+    """``"section.field: message"`` → its two parts; a line naming no field belongs to "recipe"."""
+    field, sep, message = line.partition(": ")
+    if sep and field and " " not in field:
+        return field, message
+    return "recipe", line
 
 
 class PluginError(LoraforgeError):

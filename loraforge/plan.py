@@ -2,8 +2,11 @@
 
 ``bind`` resolves the loader, target selector, formatter and callbacks from
 the plugin registry and validates each one's options, reporting every
-problem at once. ``loraforge validate`` stops here; ``loraforge run`` goes on
-to the engine with the resulting :class:`Plan`.
+problem at once; where the checkpoint's ``config.json`` is at hand, the
+loader is asked whether it can load it as the recipe says. ``loraforge
+validate`` goes on to read the data (:mod:`loraforge.engine.inputs`);
+``loraforge run`` goes on to the engine with the resulting :class:`Plan`.
+This module imports nothing of the engine.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from loraforge.components import (
     TargetSelector,
     TrainingCallback,
 )
-from loraforge.errors import LoraforgeError, RecipeError
+from loraforge.errors import LoraforgeError, ModelError, RecipeError
 from loraforge.plugins import PluginInfo, Plugins
 from loraforge.recipe import ComponentRef, Recipe, cannot_be_hub_id
 from loraforge.registry import OptionsError, Registry, component_errors
@@ -39,16 +42,31 @@ class Plan:
 
 
 def read_model_config(recipe: Recipe) -> dict[str, Any] | None:
-    """The checkpoint's ``config.json`` when ``model.path`` is a local directory."""
+    """The checkpoint's ``config.json`` when ``model.path`` is a local directory holding one.
+
+    A ``config.json`` that is there but cannot be read as a JSON object is a
+    :class:`~loraforge.errors.ModelError`, not a missing file.
+    """
     if not recipe.model.path:
         return None
     config = recipe.input_path(recipe.model.path) / "config.json"
     if not config.is_file():
         return None
     try:
-        return json.loads(config.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+        loaded = json.loads(config.read_text(encoding="utf-8"))
+    except UnicodeDecodeError:
+        raise ModelError(f"{config} is not UTF-8 text", where="model.path",
+                         hint="Restore the checkpoint's config.json.") from None
+    except ValueError as exc:
+        raise ModelError(f"{config} is not valid JSON ({exc})", where="model.path",
+                         hint="Restore the checkpoint's config.json (download it again, or "
+                         "fix the syntax at the line and column shown).") from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {config}: {exc.strerror}", where="model.path") from None
+    if not isinstance(loaded, dict):
+        raise ModelError(f"{config} holds a JSON {type(loaded).__name__}, not an object",
+                         where="model.path", hint="Restore the checkpoint's config.json.")
+    return loaded
 
 
 def missing_model_dir(recipe: Recipe) -> LoraforgeError | None:
@@ -65,9 +83,9 @@ def missing_model_dir(recipe: Recipe) -> LoraforgeError | None:
     )
 
 
-def _detect_loader(recipe: Recipe, registry: Registry) -> ComponentRef:
+def _detect_loader(recipe: Recipe, registry: Registry,
+                   config: dict[str, Any] | None) -> ComponentRef:
     """The loader whose ``handles`` recognises the checkpoint's ``config.json``."""
-    config = read_model_config(recipe)
     known = ", ".join(registry.names("loader")) or "none installed"
     if config is not None:
         for name in registry.names("loader"):
@@ -129,13 +147,24 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
         components[where] = f"{ref.name} ({registry.get(kind, ref.name).plugin})"
         return component
 
+    config = None
+    try:
+        config = read_model_config(recipe)
+    except LoraforgeError as exc:
+        report(exc, "model.path")
     loader_ref = recipe.model.loader
-    if loader_ref is None:
+    if loader_ref is None and not problems:
         try:
-            loader_ref = _detect_loader(recipe, registry)
+            loader_ref = _detect_loader(recipe, registry, config)
         except LoraforgeError as exc:
             report(exc, "model.loader")
     loader = create("loader", loader_ref, "model.loader") if loader_ref else None
+    if loader is not None and config is not None:
+        try:
+            with component_errors(loader, "check_checkpoint"):
+                loader.check_checkpoint(config, recipe.model)
+        except LoraforgeError as exc:
+            report(exc, "model.loader")
     targets = recipe.lora.targets
     selector = create("selector", targets, "lora.targets")
     formatter = create("formatter", recipe.data.formatter, "data.formatter")
@@ -150,22 +179,3 @@ def bind(recipe: Recipe, plugins: Plugins) -> Plan:
             hint="\n".join(hints) or "`loraforge plugins` lists every component and its options.",
         )
     return Plan(recipe, loader, selector, formatter, callbacks, components, dict(plugins.info))
-
-
-def check_inputs(plan: Plan) -> None:
-    """Check the local model folder exists, then the data (``check_data``); loads no model."""
-    missing = missing_model_dir(plan.recipe)
-    if missing is not None:
-        raise missing
-    check_data(plan)
-
-
-def check_data(plan: Plan) -> None:
-    """Read the data and check the formatter's columns are there (no model is loaded)."""
-    from loraforge.engine.data import check_columns
-    from loraforge.engine.sources import load_splits
-
-    splits = load_splits(plan.recipe)
-    for rows in (splits.train, splits.eval):
-        if rows is not None:
-            check_columns(rows.dataset, plan.formatter, rows.name)

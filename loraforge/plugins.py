@@ -17,7 +17,6 @@ what it registered.
 from __future__ import annotations
 
 import os
-import sys
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -52,7 +51,9 @@ class PluginInfo:
 
 
 def trace(message: str) -> None:
-    print(f"loraforge trace: {message}", file=sys.stderr)
+    from loraforge.reporting import note
+
+    note(f"loraforge trace: {message}", phase="plugins", level="trace")
 
 
 def tracing_requested() -> bool:
@@ -261,18 +262,34 @@ def requested_plugins() -> list[str] | None:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+def plugin_warnings(plugins: Plugins) -> list[tuple[str, str]]:
+    """``(code, message)`` for each plugin that was not loaded and each name clash."""
+    registry = plugins.registry  # runs the register hooks, which may drop a plugin
+    found = [("plugin_not_loaded", f"plugin {name!r} was not loaded ({error})")
+             for name, error in plugins.failures.items()]
+    return found + [("name_clash", clash) for clash in registry.clash_messages()]
+
+
 _default: Plugins | None = None
 
 
 def get_plugins() -> Plugins:
-    """The process-wide plugins, loaded from entry points on first use."""
+    """The process-wide plugins, loaded from entry points on first use.
+
+    Nothing is printed: :func:`plugin_warnings` says what went wrong, for the
+    front end to show. :func:`reset_plugins` forgets them, so the next call
+    loads them again (after ``LORAFORGE_LOAD_PLUGINS`` changed, say).
+    """
     global _default
     if _default is None:
-        _default = Plugins()
-        _default.load_entry_points(requested_plugins())
-        registry = _default.registry  # runs the register hooks, which may drop a plugin
-        for name, error in _default.failures.items():
-            print(f"loraforge: plugin {name!r} was not loaded ({error})", file=sys.stderr)
-        for clash in registry.clash_messages():
-            print(f"loraforge: {clash}", file=sys.stderr)
+        loaded = Plugins()
+        loaded.load_entry_points(requested_plugins())
+        loaded.registry  # noqa: B018 (builds it now, so a broken plugin is known at once)
+        _default = loaded
     return _default
+
+
+def reset_plugins() -> None:
+    """Forget the process-wide plugins; the next :func:`get_plugins` loads them afresh."""
+    global _default
+    _default = None

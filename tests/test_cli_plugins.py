@@ -70,10 +70,14 @@ def test_a_hyphenated_name_makes_a_valid_package(tmp_path):
             ast.parse(text, filename=path)
 
 
-def test_the_generated_plugin_states_the_current_api_range():
+def test_the_generated_plugin_states_the_lowest_api_it_needs_and_holds_the_current_one():
+    from packaging.specifiers import SpecifierSet
+
     init = skeleton_files("shout")["loraforge_shout/__init__.py"]
     major = int(API_VERSION.split(".")[0])
-    assert f'LORAFORGE_API = ">={API_VERSION},<{major + 1}"' in init
+    # the skeleton uses nothing added after the first minor version, so older loraforges load it
+    assert f'LORAFORGE_API = ">={major}.0,<{major + 1}"' in init
+    assert SpecifierSet(f">={major}.0,<{major + 1}").contains(API_VERSION)
 
 
 def test_the_distribution_prefix_is_optional(tmp_path):

@@ -199,7 +199,7 @@ def test_the_same_recipe_is_tokenized_once_then_served_from_the_cache(tmp_path, 
 TOKENIZE_IN_A_NEW_PROCESS = """
 import sys
 from transformers import AutoTokenizer
-from loraforge.engine.data import prepare
+from loraforge.engine.pipeline import prepare
 from loraforge.engine.sources import load_splits
 from loraforge.plan import bind
 from loraforge.plugins import get_plugins

@@ -6,7 +6,8 @@ import pytest
 import torch
 import transformers
 
-from loraforge.engine.targets import check_targets, linear_module_names
+from loraforge.engine.targets import check_targets
+from loraforge.modules import linear_module_names
 from loraforge.errors import ModelError
 
 LLAMA_LEAVES = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]

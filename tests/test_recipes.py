@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from loraforge.plan import bind, check_data
+from loraforge.engine.inputs import check_data
+from loraforge.plan import bind
 from loraforge.plugins import Plugins
 from loraforge.recipe import load_recipe
 

@@ -36,6 +36,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    from loraforge.cli import recipe_args
+    from loraforge.console import ConsoleReporter
+    from loraforge.reporting import set_process_reporter
+
+    recipe_args.forget_warnings()
+    previous = set_process_reporter(ConsoleReporter())
+    try:
+        return handle(args)
+    finally:
+        set_process_reporter(previous)
+
+
+def handle(args: argparse.Namespace) -> int:
+    """Run the subcommand; a LoraforgeError becomes a panel and exit code 2."""
     try:
         return args.handler(args)
     except LoraforgeError as exc:

@@ -92,9 +92,9 @@ def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, st
 
 
 def handle(args: argparse.Namespace) -> int:
-    from loraforge.plugins import get_plugins
+    from loraforge.cli.recipe_args import loaded_plugins
 
-    plugins = get_plugins()
+    plugins = loaded_plugins()
     rows = describe(plugins)
     if args.json:
         failures = [{"name": n, "error": e} for n, e in plugins.failures.items()]

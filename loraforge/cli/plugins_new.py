@@ -192,7 +192,7 @@ def skeleton_files(name: str) -> dict[str, str]:
         "distribution": f"loraforge-{name}",
         "package": package,
         "cls": "".join(part.capitalize() for part in name.split("-")),
-        "api": API_VERSION,
+        "api": f"{major}.0",  # the skeleton uses nothing added since the first minor version
         "next_major": major + 1,
         "loraforge": ".".join(__version__.split(".")[:2]),
     }

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from loraforge.cli.recipe_args import add_recipe_arguments, recipe_from_args, warn_remote_code
+from loraforge.cli.recipe_args import (
+    add_recipe_arguments,
+    loaded_plugins,
+    recipe_from_args,
+    warn_remote_code,
+)
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -27,10 +32,9 @@ def handle(args: argparse.Namespace) -> int:
     from loraforge.engine.preview import MASKED, TRAINED, build_preview, sample_text, stats_table
     from loraforge.engine.quiet import quiet_libraries
     from loraforge.plan import bind
-    from loraforge.plugins import get_plugins
 
     recipe = recipe_from_args(args)
-    plan = bind(recipe, get_plugins())
+    plan = bind(recipe, loaded_plugins())
     warn_remote_code(recipe)
     quiet_libraries()  # the preview is the output: no progress bars around it
     preview = build_preview(plan, max(0, args.samples))

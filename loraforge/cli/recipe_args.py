@@ -21,10 +21,30 @@ def recipe_from_args(args: argparse.Namespace) -> Recipe:
 
 def warn_remote_code(recipe: Recipe) -> None:
     if recipe.model.trust_remote_code:
-        from rich.console import Console
+        from loraforge.recipe import remote_code_warning
+        from loraforge.reporting import warn
 
-        Console(stderr=True, highlight=False).print(
-            "[bold yellow]warning:[/] model.trust_remote_code = true: Python code shipped with "
-            f"{recipe.model.path} may run on this machine (it does for families that need their "
-            "own modeling code, such as Baichuan-13B). Do this only for checkpoints you trust."
-        )
+        warn(remote_code_warning(recipe), code="remote_code", where="model.trust_remote_code")
+
+
+_warned = False
+
+
+def forget_warnings() -> None:
+    """A new command: its first plugin loading tells of broken plugins again."""
+    global _warned
+    _warned = False
+
+
+def loaded_plugins():
+    """The process's plugins; the first call tells of any that did not load, or clashed."""
+    global _warned
+    from loraforge.plugins import get_plugins, plugin_warnings
+    from loraforge.reporting import warn
+
+    plugins = get_plugins()
+    if not _warned:
+        _warned = True
+        for code, message in plugin_warnings(plugins):
+            warn(message, code=code)
+    return plugins

@@ -2,16 +2,19 @@
 
 Exit codes: 0 when the adapter is saved, 2 for bad input (a short error
 panel), 130 or 143 when SIGINT or SIGTERM stopped the run after it saved a
-checkpoint.
+checkpoint. ``--events FILE`` (``-`` for standard output, the log then going
+to standard error only) writes every event of the run as a JSON line
+(docs/events.md).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
 
-from loraforge.cli.recipe_args import add_recipe_arguments, recipe_from_args, warn_remote_code
+from loraforge.cli.recipe_args import add_recipe_arguments, recipe_from_args
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -31,6 +34,9 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     start.add_argument("--force-resume", action="store_true",
                        help="like --resume, even if the recipe or the data changed since the "
                        "checkpoint was saved")
+    parser.add_argument("--events", metavar="FILE",
+                        help="write every event of the run as a JSON line to FILE (- for "
+                        "standard output; the log goes to standard error)")
     parser.set_defaults(handler=handle)
 
 
@@ -43,22 +49,18 @@ def resume_command(args: argparse.Namespace) -> str:
 
 
 def handle(args: argparse.Namespace) -> int:
-    from loraforge.plan import bind
-    from loraforge.plugins import get_plugins
-
     recipe = recipe_from_args(args)
-    plan = bind(recipe, get_plugins())
-    warn_remote_code(recipe)
 
     from loraforge.engine import checkpoints
     from loraforge.engine.environment import is_main_process
     from loraforge.engine.outputs import output_path
-    from loraforge.engine.run import run_plan
+    from loraforge.engine.run import run
     from loraforge.engine.signals import RunInterrupted
 
     try:
-        run_plan(plan, overwrite=args.overwrite, resume=args.resume,
-                 force_resume=args.force_resume)
+        with event_stream(args.events) as reporter:
+            run(recipe, reporter=reporter, overwrite=args.overwrite, resume=args.resume,
+                force_resume=args.force_resume)
     except RunInterrupted as stop:
         if is_main_process():
             where = f"a checkpoint is in {stop.checkpoint}" if stop.checkpoint else "no checkpoint"
@@ -77,6 +79,45 @@ def handle(args: argparse.Namespace) -> int:
                                      f"in {saved.path} (step {saved.step})")
         return 130
     return 0
+
+
+@contextlib.contextmanager
+def event_stream(target: str | None):
+    """The command's reporter: its log, and the JSON lines ``--events`` asks for.
+
+    With ``--events -`` the JSON lines are standard output and nothing else
+    may write there: whatever prints to it (the console callback, a library)
+    goes to standard error for the duration of the run.
+    """
+    from loraforge.reporting import JsonLinesReporter, Reporters, current_reporter
+
+    reporters = Reporters([current_reporter()])
+    if target is None:
+        yield reporters
+        return
+    if target == "-":
+        stdout = sys.stdout
+        reporters.add(JsonLinesReporter(stdout))
+        sys.stdout = sys.stderr
+        try:
+            yield reporters
+        finally:
+            sys.stdout = stdout
+        return
+    try:
+        stream = open(target, "a", encoding="utf-8")
+    except OSError as exc:
+        from loraforge.errors import OutputError
+
+        raise OutputError(f"cannot write the events to {target}: {exc.strerror}",
+                          where="--events",
+                          hint="Give a file in a folder you can write to, or - for standard "
+                          "output.") from None
+    reporters.add(JsonLinesReporter(stream, close=True))
+    try:
+        yield reporters
+    finally:
+        stream.close()
 
 
 def tell_how_to_resume(args: argparse.Namespace, what: str) -> None:

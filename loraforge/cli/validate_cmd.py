@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from loraforge.cli.recipe_args import add_recipe_arguments, recipe_from_args, warn_remote_code
+from loraforge.cli.recipe_args import (
+    add_recipe_arguments,
+    loaded_plugins,
+    recipe_from_args,
+    warn_remote_code,
+)
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -21,11 +26,11 @@ def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.plan import bind, check_inputs
-    from loraforge.plugins import get_plugins
+    from loraforge.engine.inputs import check_inputs
+    from loraforge.plan import bind
 
     recipe = recipe_from_args(args)
-    plan = bind(recipe, get_plugins())
+    plan = bind(recipe, loaded_plugins())
     quiet_libraries()  # reading the data must not print the libraries' progress bars
     check_inputs(plan)
     warn_remote_code(recipe)

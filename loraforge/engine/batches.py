@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from loraforge.engine.data import IGNORE_INDEX, LENGTH
+from loraforge.engine.labels import IGNORE_INDEX, LENGTH
 
 if TYPE_CHECKING:
     from loraforge.recipe import DataSection

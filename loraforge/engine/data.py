@@ -22,21 +22,20 @@ options, the tokenizer, the settings), so the same recipe tokenizes once.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from loraforge.components import DatasetFormatter, RowError, Sample
-from loraforge.engine.sources import ROW, Rows, Splits, bad_row
-from loraforge.engine.stats import DataStats, counted, kept
+from loraforge.engine.labels import IGNORE_INDEX, LENGTH
+from loraforge.engine.sources import ROW, Rows, bad_row
+from loraforge.engine.stats import DataStats, kept
 from loraforge.errors import DataError
 from loraforge.registry import component_errors
 
 if TYPE_CHECKING:
     from loraforge.recipe import DataSection
 
-IGNORE_INDEX = -100
-# the column transformers' length-grouped sampler reads
-LENGTH = "length"
 _BOOKKEEPING = ("trained", "truncated", "cut_off", "problem", ROW)
 
 
@@ -197,8 +196,33 @@ def tokenize_fingerprint(dataset: Any, encode: Any, formatter: DatasetFormatter)
                         module_code(type(formatter).__module__), module_code(__name__), __version__])
 
 
-def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSection) -> Tokenized:
-    """Format and tokenize every row with ``datasets.map``; bad and long rows as ``data`` says."""
+class RowCounter:
+    """Calls ``report(done, total)`` as rows are tokenized: at most every ``every`` rows and 1%."""
+
+    def __init__(self, total: int, report: Callable[[int, int], None], every: int = 500) -> None:
+        self.total = total
+        self.report = report
+        self.step = max(every, total // 100)
+        self.done = 0
+
+    def __call__(self, encode: Callable[[dict[str, Any]], dict[str, Any]]):
+        def counted(row: dict[str, Any]) -> dict[str, Any]:
+            encoded = encode(row)
+            self.done += 1
+            if self.done % self.step == 0 or self.done == self.total:
+                self.report(self.done, self.total)
+            return encoded
+
+        return counted
+
+
+def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSection,
+             progress: Callable[[int, int], None] | None = None) -> Tokenized:
+    """Format and tokenize every row with ``datasets.map``; bad and long rows as ``data`` says.
+
+    ``progress(done, total)`` is told how many rows are done as they are
+    (not at all when the tokenized rows come from the cache).
+    """
     if tokenizer.eos_token_id is None:
         raise DataError("the tokenizer has no EOS token", where="model.path",
                         hint="Use a tokenizer that defines eos_token.")
@@ -226,10 +250,12 @@ def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSecti
                 "truncated": truncated, "cut_off": cut_off(completion, ids, truncated),
                 "problem": None, ROW: number}
 
+    # the cache key is that of the rows and the code, never of whoever watches the progress
+    fingerprint = tokenize_fingerprint(rows.dataset, encode, formatter)
+    function = RowCounter(len(rows.dataset), progress)(encode) if progress else encode
     try:
-        encoded = rows.dataset.map(encode, remove_columns=rows.dataset.column_names,
-                                   desc="Tokenizing",
-                                   new_fingerprint=tokenize_fingerprint(rows.dataset, encode, formatter))
+        encoded = rows.dataset.map(function, remove_columns=rows.dataset.column_names,
+                                   desc="Tokenizing", new_fingerprint=fingerprint)
     except _BadRowFound as found:
         # the rows may be shuffled: the first bad one met is not the first in the file
         raise _first_bad_row(rows, formatter, found.number) from None
@@ -246,51 +272,3 @@ def tokenize(rows: Rows, formatter: DatasetFormatter, tokenizer, data: DataSecti
         encoded = encoded.filter(kept, input_columns=["problem", "truncated", "cut_off"],
                                  fn_kwargs={"drop_long": data.on_long_rows == "drop"})
     return Tokenized(encoded.remove_columns(list(_BOOKKEEPING)), stats)
-
-
-@dataclass
-class PreparedData:
-    """The datasets the Trainer gets (packed if the recipe asks), and what became of the rows."""
-
-    train: Any
-    stats: DataStats
-    eval: Any = None
-    eval_stats: DataStats | None = None
-
-    @property
-    def packed_blocks(self) -> int | None:
-        return len(self.train) if "position_ids" in self.train.column_names else None
-
-    def record(self) -> dict[str, Any]:
-        """What ``run.json`` keeps about the data."""
-        record = {"train": self.stats.record()}
-        if self.eval_stats is not None:
-            record["eval"] = self.eval_stats.record()
-        if self.packed_blocks is not None:
-            record["packed_blocks"] = self.packed_blocks
-        return record
-
-    def log_lines(self, name: str) -> list[str]:
-        """What the run says about its data, one line each."""
-        lines = self.stats.log_lines(name)
-        if self.eval_stats is not None:
-            lines += [f"to evaluate: {line}" for line in self.eval_stats.log_lines(name)]
-        if self.packed_blocks is not None:
-            lines.append(f"packed into {counted(self.packed_blocks, 'block')} "
-                         f"of {self.stats.max_length} tokens")
-        return lines
-
-
-def prepare(splits: Splits, formatter: DatasetFormatter, tokenizer, data: DataSection) -> PreparedData:
-    """Tokenize the training (and evaluation) rows, then pack them if ``data.packing``."""
-    from loraforge.engine.batches import pack, pad_id
-
-    train = tokenize(splits.train, formatter, tokenizer, data)
-    evaluate = tokenize(splits.eval, formatter, tokenizer, data) if splits.eval else None
-    prepared = PreparedData(train.dataset, train.stats,
-                            evaluate and evaluate.dataset, evaluate and evaluate.stats)
-    if data.packing:
-        prepared.train = pack(prepared.train, data.max_length, pad_id(tokenizer))
-        if prepared.eval is not None:
-            prepared.eval = pack(prepared.eval, data.max_length, pad_id(tokenizer))
-    return prepared

@@ -1,4 +1,4 @@
-"""Which modules of a model LoRA can wrap, and checking a selection against them.
+"""Checking a selection of target modules against the model (:mod:`loraforge.modules` lists them).
 
 peft matches a list of target names against full module names: a name
 matches a module when it is the full dotted name or its last components
@@ -14,49 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from loraforge.errors import ModelError
-
-
-def _output_head(model: Any) -> Any:
-    get = getattr(model, "get_output_embeddings", None)
-    if get is None:
-        return None
-    try:
-        return get()
-    except (AttributeError, NotImplementedError):
-        return None
-
-
-def _linear_classes() -> tuple[type, ...]:
-    import torch
-    from transformers.pytorch_utils import Conv1D  # GPT-2 style projections, stored transposed
-
-    # bitsandbytes' Linear8bitLt and Linear4bit subclass torch.nn.Linear
-    return (torch.nn.Linear, Conv1D)
-
-
-def linear_module_names(model: Any) -> list[str]:
-    """Full dotted names of the modules LoRA can wrap, in model order.
-
-    Linear layers (and their quantized subclasses) and transformers' Conv1D;
-    the output head is left out, as peft's own ``all-linear`` does, because
-    adapting the vocabulary projection is rarely wanted and costs a lot.
-    """
-    linear = _linear_classes()
-    head = _output_head(model)
-    return [
-        name
-        for name, module in model.named_modules()
-        if name and isinstance(module, linear) and module is not head
-    ]
-
-
-def leaf_name(full_name: str) -> str:
-    return full_name.rsplit(".", 1)[-1]
-
-
-def matches(name: str, full_name: str) -> bool:
-    """Whether a target name selects a module, by peft's rule for a list of names."""
-    return full_name == name or full_name.endswith("." + name)
+from loraforge.modules import leaf_name, linear_module_names, matches, output_head
 
 
 def check_targets(model: Any, names: Sequence[str]) -> list[str]:
@@ -85,7 +43,7 @@ def check_targets(model: Any, names: Sequence[str]) -> list[str]:
 
 def _describe_unmatched(model: Any, unmatched: list[str]) -> list[str]:
     """One phrase per kind of miss, so the user knows whether a name is misspelt or misplaced."""
-    head = _output_head(model)
+    head = output_head(model)
     head_names = [name for name, module in model.named_modules() if name and module is head]
     present = [name for name, _ in model.named_modules() if name]
     groups: dict[str, list[str]] = {}

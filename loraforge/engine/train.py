@@ -12,9 +12,30 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from loraforge.components import RunInfo, TrainingCallback
+from loraforge.components import RunInfo
+from loraforge.engine.dispatch import RunEvents
+from loraforge.errors import TrainingError
 from loraforge.recipe import TrainSection
-from loraforge.registry import component_errors
+
+
+def check_device(train: TrainSection) -> None:
+    """Refuse ``device = "cuda"`` where no GPU can be used, saying what was found."""
+    if train.device != "cuda":
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    if torch.version.cuda is None:
+        found = f"this torch {torch.__version__} is a CPU-only build"
+    else:
+        found = (f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, but it sees "
+                 "no usable GPU (no device, no driver, or CUDA_VISIBLE_DEVICES hides them)")
+    raise TrainingError(
+        f'train.device = "cuda", but {found}', where="train.device",
+        hint='Run on a machine with a GPU (`loraforge doctor` says what this one has), install '
+        'the torch build for your CUDA version (pytorch.org), or set device = "cpu" or "auto".',
+    )
 
 
 def use_cpu(train: TrainSection) -> bool:
@@ -78,27 +99,20 @@ def training_arguments(train: TrainSection, output_dir: Path, **extra: Any):
     return TrainingArguments(**arguments)
 
 
-def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
-    """A transformers ``TrainerCallback`` that tells loraforge callbacks (main process only).
+def callback_bridge(events: RunEvents, info: RunInfo, samples: int = 0):
+    """A transformers ``TrainerCallback`` that turns the Trainer's events into the run's.
 
-    ``finish(summary)`` sends ``on_end``, once, to callbacks that were sent
-    ``on_begin``: after a finished run, and also after one that was stopped or
-    failed, so a progress bar is taken down and a metrics file closed.
+    :class:`~loraforge.engine.dispatch.RunEvents` passes them on to the
+    reporter and the loraforge callbacks (main process only).
     """
     from transformers import TrainerCallback
 
     class Bridge(TrainerCallback):
-        began = False
-        ended = False
-
         def on_train_begin(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 info.max_steps = state.max_steps
                 info.epochs = state.num_train_epochs  # what max_steps leaves of [train] epochs
-                self.began = True
-                for cb in callbacks:
-                    with component_errors(cb, "on_begin"):
-                        cb.on_begin(info)
+                events.begin(info, samples)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
             # the Trainer's closing summary reaches callbacks through on_end, and
@@ -106,35 +120,16 @@ def callback_bridge(callbacks: list[TrainingCallback], info: RunInfo):
             routed = "train_runtime" in (logs or {}) or "eval_loss" in (logs or {})
             if state.is_world_process_zero and logs and not routed:
                 numbers = {k: float(v) for k, v in logs.items() if isinstance(v, (int, float))}
-                for cb in callbacks:
-                    with component_errors(cb, "on_log"):
-                        cb.on_log(state.global_step, numbers)
+                events.log(state.global_step, numbers)
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             if state.is_world_process_zero:
-                for cb in callbacks:
-                    with component_errors(cb, "on_evaluate"):
-                        cb.on_evaluate(state.global_step, dict(metrics or {}))
+                events.evaluated(state.global_step, dict(metrics or {}))
 
         def on_save(self, args, state, control, **kwargs):
             if state.is_world_process_zero:
                 path = str(Path(args.output_dir) / f"checkpoint-{state.global_step}")
-                for cb in callbacks:
-                    with component_errors(cb, "on_save"):
-                        cb.on_save(state.global_step, path)
-
-        def finish(self, summary: dict[str, Any], *, failing: bool = False) -> None:
-            if not self.began or self.ended:
-                return
-            self.ended = True
-            for cb in callbacks:
-                try:
-                    with component_errors(cb, "on_end"):
-                        cb.on_end(summary)
-                except Exception:
-                    if not failing:
-                        raise
-                    # closing after a failure must not hide the failure itself
+                events.saved(state.global_step, path)
 
     return Bridge()
 

@@ -136,7 +136,8 @@ def validate_recipe_in(directory: str | Path, recipe: Mapping[str, Mapping[str, 
     Returns the :class:`~loraforge.plan.Plan`; raises the
     :class:`~loraforge.errors.LoraforgeError` the user would see.
     """
-    from loraforge.plan import bind, check_data
+    from loraforge.engine.inputs import check_data
+    from loraforge.plan import bind
 
     plan = bind(load_recipe_in(directory, recipe, rows=rows, overrides=overrides), plugins)
     check_data(plan)

@@ -28,12 +28,12 @@ import hashlib
 import json
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from loraforge.cache import cache_dir
+from loraforge.reporting import note
 from loraforge.errors import ModelError
 from loraforge_baichuan.tokenizer import convert_tokenizer
 from loraforge_baichuan.variants import Variant
@@ -135,8 +135,8 @@ def converted_checkpoint(source: Path, variant: Variant) -> Path:
     check_free_space(source, root)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=root))
     # minutes for a 7B model, with nothing else to show for it
-    print(f"converting {variant.title} in {source} to a LLaMA checkpoint in {target} "
-          "(once: later runs reuse it)", file=sys.stderr, flush=True)
+    note(f"converting {variant.title} in {source} to a LLaMA checkpoint in {target} "
+         "(once: later runs reuse it)", phase="model")
     try:
         convert(source, staging, variant)
         record = {"source": str(source.resolve()), "variant": variant.name,

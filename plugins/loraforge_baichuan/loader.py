@@ -56,6 +56,14 @@ class BaichuanLoader(ModelLoader):
     def handles(self, config: Mapping[str, Any]) -> bool:
         return detect_variant(config) is not None
 
+    def check_checkpoint(self, config: Mapping[str, Any], spec: ModelSection) -> None:
+        if self.options.variant == "auto":
+            super().check_checkpoint(config, spec)
+        variant = (VARIANTS[self.options.variant] if self.options.variant != "auto"
+                   else detect_variant(config))
+        if variant is not None and not variant.convertible and not spec.trust_remote_code:
+            raise remote_code_needed(variant)
+
     def load(self, spec: ModelSection) -> LoadedModel:
         source = local_checkpoint(spec)
         variant = self.variant_of(source)
@@ -67,15 +75,7 @@ class BaichuanLoader(ModelLoader):
             )
             return load_causal_lm(str(converted), llama_spec, default_targets=LLAMA_TARGETS)
         if not spec.trust_remote_code:
-            raise ModelError(
-                f"{variant.title} uses ALiBi attention, which LLaMA's code cannot run, so it "
-                "cannot be converted; it loads only with the modeling code shipped in the "
-                "checkpoint, and that code runs with your user's rights",
-                where="model.trust_remote_code",
-                hint="If you trust the checkpoint's source, set trust_remote_code = true in "
-                "[model]; the default LoRA target is then W_pack. Baichuan-7B and "
-                "Baichuan2-7B need no remote code.",
-            )
+            raise remote_code_needed(variant)
         spec = spec.model_copy(update={"path": str(source)})
         loaded = load_causal_lm(str(source), spec, default_targets=REMOTE_CODE_TARGETS)
         # with gradient checkpointing and frozen embeddings, the checkpointed
@@ -101,6 +101,19 @@ class BaichuanLoader(ModelLoader):
                 "baichuan loader's variant option if the config was edited.",
             )
         return variant
+
+
+def remote_code_needed(variant: Variant) -> ModelError:
+    """The error for a variant that loads only through the checkpoint's own code, not allowed."""
+    return ModelError(
+        f"{variant.title} uses ALiBi attention, which LLaMA's code cannot run, so it "
+        "cannot be converted; it loads only with the modeling code shipped in the "
+        "checkpoint, and that code runs with your user's rights",
+        where="model.trust_remote_code",
+        hint="If you trust the checkpoint's source, set trust_remote_code = true in "
+        "[model]; the default LoRA target is then W_pack. Baichuan-7B and "
+        "Baichuan2-7B need no remote code.",
+    )
 
 
 def local_checkpoint(spec: ModelSection) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.errors import ModelError
+from loraforge.modelfiles import check_weight_files
 
 INDEX_FILES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
 SINGLE_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -41,6 +42,7 @@ LAYER_KEYS = (
 
 def weight_files(source: Path) -> list[Path]:
     """The checkpoint's weight files: the shards its index lists, or its one file."""
+    check_weight_files(source)  # an interrupted download is said as such, before converting
     for index_name in INDEX_FILES:
         index = source / index_name
         if index.is_file():

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from loraforge.components import LoadedModel
 from loraforge.errors import ModelError
+from loraforge.modelfiles import check_weight_files
 from loraforge.recipe import cannot_be_hub_id
 
 if TYPE_CHECKING:
@@ -38,7 +39,10 @@ def load_causal_lm(
     import torch
 
     source = resolve_source(path)
-    on_gpu = torch.cuda.is_available()
+    if Path(source).is_dir():
+        check_weight_files(source)  # an interrupted download, said as such
+    # train.device = "cpu" reaches the loader as device_map "cpu": nothing goes to a GPU then
+    on_gpu = torch.cuda.is_available() and spec.device_map != "cpu"
     common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
     kwargs: dict[str, Any] = {**common, "dtype": weights_dtype(spec, on_gpu)}
     if _has_safetensors(source):

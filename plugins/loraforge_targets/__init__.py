@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loraforge.components import TargetSelector
-from loraforge.engine.targets import leaf_name, linear_module_names
+from loraforge.modules import leaf_name, linear_module_names
 from loraforge.errors import ModelError
 from loraforge.hookspecs import hookimpl
 
