@@ -55,6 +55,23 @@ def check_component(kind: str, cls: Any, plugin: str) -> type[Component]:
     return cls
 
 
+def form_problems(options: type[Any]) -> list[str]:
+    """What an ``Options`` model lacks for a form to be built from it: titles and descriptions.
+
+    The wizard labels each field with its ``title`` and shows its
+    ``description`` as help, as plain text; ``loraforge plugins --json``
+    lists what is missing so that plugin authors see it.
+    """
+    problems = []
+    for name, field in getattr(options, "model_fields", {}).items():
+        missing = [part for part in ("title", "description") if not getattr(field, part)]
+        if missing:
+            problems.append(f"option {name!r} has no {' and no '.join(missing)}")
+        elif "`" in field.description:
+            problems.append(f"option {name!r}: its description holds markup; write plain text")
+    return problems
+
+
 def _plugin_list(plugins: list[str]) -> str:
     return ", ".join(repr(name) for name in plugins)
 

@@ -33,7 +33,8 @@ def test_json_listing_gives_every_plugin_its_version_hooks_and_component_schemas
         assert plugin["version"] and plugin["distribution"] == "loraforge"
         assert plugin["hooks"] and plugin["components"]
         for component in plugin["components"]:
-            assert set(component) == {"kind", "name", "description", "options"}
+            assert set(component) == {"kind", "name", "description", "options", "form_problems"}
+            assert component["form_problems"] == []  # the built-ins are form-ready
             assert component["description"], component["name"]
             assert component["options"]["type"] == "object"
     template = next(c for p in listing["plugins"] for c in p["components"]

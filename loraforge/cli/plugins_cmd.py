@@ -12,7 +12,7 @@ import json
 from loraforge.cli import plugins_new
 from loraforge.hookspecs import API_VERSION
 from loraforge.plugins import Plugins
-from loraforge.registry import KIND_TITLES
+from loraforge.registry import KIND_TITLES, form_problems
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -38,6 +38,8 @@ def describe(plugins: Plugins) -> list[dict]:
                 "name": entry.cls.name,
                 "description": entry.cls.description,
                 "options": entry.cls.Options.model_json_schema(),
+                # what a form built from the options would miss: titles, plain descriptions
+                "form_problems": form_problems(entry.cls.Options),
             }
             for kind, entry in registry.provided_by(name)
         ]

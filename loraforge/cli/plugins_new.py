@@ -29,7 +29,7 @@ name = "$distribution"
 version = "0.1.0"
 description = "A loraforge plugin: the $name dataset formatter."
 readme = "README.md"
-requires-python = ">=3.10"
+requires-python = ">=3.11"
 dependencies = ["loraforge>=$loraforge"]
 
 [project.optional-dependencies]

@@ -27,6 +27,7 @@ class ConsoleOptions(BaseModel):
     every: int | None = Field(
         None,
         ge=1,
+        title="Print every",
         description="Off a terminal, print a line only for every this many logged steps "
         "(the first is always printed). Unset: every logged step.",
     )

@@ -19,7 +19,7 @@ class MetricsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     filename: str = Field(
-        "metrics.jsonl", description="The file, inside the run's output directory, to append to."
+        "metrics.jsonl", title="File name", description="The file, inside the run's output directory, to append to."
     )
 
     @field_validator("filename")

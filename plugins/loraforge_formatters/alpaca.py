@@ -31,13 +31,15 @@ class AlpacaOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    instruction: str = Field("instruction", min_length=1, description="The column with the instruction.")
+    instruction: str = Field("instruction", min_length=1, title="Instruction column",
+                             description="The column with the instruction.")
     input: str = Field(
-        "input", min_length=1,
+        "input", min_length=1, title="Input column",
         description="The column with the input the instruction refers to; a row without it "
         "(or with it empty) gets the prompt without an input.",
     )
-    output: str = Field("output", min_length=1, description="The column with the response to learn.")
+    output: str = Field("output", min_length=1, title="Output column",
+                        description="The column with the response to learn.")
 
 
 class Alpaca(DatasetFormatter):

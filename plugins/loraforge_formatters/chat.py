@@ -39,11 +39,11 @@ class ChatOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     column: str = Field(
-        "messages", min_length=1,
+        "messages", min_length=1, title="Messages column",
         description="The column with the conversation: a list of {role, content} turns.",
     )
     template: Literal["tokenizer", "llama-2", "baichuan", "baichuan2"] = Field(
-        "tokenizer",
+        "tokenizer", title="Chat template",
         description="The chat template: the tokenizer's own, or a named one for a tokenizer "
         "without one: llama-2 ([INST] ... [/INST]), baichuan (Baichuan-13B-Chat) or "
         "baichuan2 (Baichuan2-Chat).",

@@ -21,9 +21,11 @@ class PromptCompletionOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    prompt: str = Field("prompt", min_length=1, description="The column with the prompt (masked).")
+    prompt: str = Field("prompt", min_length=1, title="Prompt column",
+                        description="The column with the prompt (masked).")
     completion: str = Field(
-        "completion", min_length=1, description="The column with the completion (trained)."
+        "completion", min_length=1, title="Completion column",
+        description="The column with the completion (trained)."
     )
 
 

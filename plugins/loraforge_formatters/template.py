@@ -65,12 +65,13 @@ class TemplateOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     template: str = Field(
+        title="Template",
         description='A Python format string over the row\'s columns, e.g. '
         '"Review: {text} Label: {label}". Write {{ and }} for literal braces.',
     )
     completion: str | None = Field(
-        None,
-        description="If set, a second format string the model learns to write; `template` "
+        None, title="Completion template",
+        description="If set, a second format string the model learns to write; the template "
         "is then the prompt, shown but left out of the loss. It follows the prompt "
         'directly, so start it with a space or newline if one is wanted, e.g. " {label}".',
     )

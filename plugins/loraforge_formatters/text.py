@@ -17,7 +17,7 @@ class TextOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     column: str = Field(
-        "text", min_length=1, description="The column holding the text to train on."
+        "text", min_length=1, title="Text column", description="The column holding the text to train on."
     )
 
 

@@ -59,13 +59,15 @@ class TinyLlamaOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     hidden_size: int = Field(
-        128, ge=32, le=4096, multiple_of=32, description="Width of the model (a multiple of 32)."
+        128, ge=32, le=4096, multiple_of=32, title="Width",
+        description="Width of the model (a multiple of 32)."
     )
-    layers: int = Field(2, ge=1, le=32, description="Number of transformer blocks.")
+    layers: int = Field(2, ge=1, le=32, title="Layers", description="Number of transformer blocks.")
     vocab_size: int = Field(
-        2048, ge=512, le=65536, description="Size of the vocabulary the tokenizer is trained to."
+        2048, ge=512, le=65536, title="Vocabulary size",
+        description="Size of the vocabulary the tokenizer is trained to."
     )
-    seed: int = Field(0, description="Seed of the random initial weights.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, title="Seed", description="Seed of the random initial weights.")
 
 
 class TinyLlamaLoader(ModelLoader):

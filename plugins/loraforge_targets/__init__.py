@@ -66,7 +66,7 @@ class ModulesOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     names: list[str] = Field(
-        min_length=1,
+        min_length=1, title="Module names",
         description='Module names: leaf names such as "q_proj" match that module in every '
         'layer; full dotted names such as "model.layers.0.self_attn.q_proj" match one.',
     )
@@ -97,6 +97,7 @@ class RegexOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pattern: str = Field(
+        title="Pattern",
         description="A Python regular expression that must match a module's whole dotted "
         r'name, e.g. "model\.layers\.(2[4-9]|3[01])\.self_attn\.(q|v)_proj" for the last '
         "eight layers' q and v.",

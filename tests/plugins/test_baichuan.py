@@ -396,3 +396,18 @@ def test_the_shipped_recipe_is_the_classic_8bit_flow(plugins):
     assert isinstance(plan.loader, BaichuanLoader)
     assert RECIPE.read_text().startswith("#")
     assert "loraforge run recipes/baichuan-7b-imdb-8bit.toml" in RECIPE.read_text()
+
+
+def test_the_conversion_is_announced_through_the_reporter_not_printed(
+        loader, sp_models, tmp_path, capfd):
+    from loraforge.engine.quiet import quiet_libraries
+    from loraforge.reporting import CollectingReporter, reporting_to
+
+    fresh = make_baichuan_7b(tmp_path / "Baichuan-7B", sp_models["baichuan"])
+    events = CollectingReporter()
+    with quiet_libraries(), reporting_to(events):  # as inside a run
+        loader.load(ModelSection(path=str(fresh.path)))
+    out, err = capfd.readouterr()
+    assert out == "" and err == ""
+    (said,) = [e for e in events.events if e.kind == "message"]
+    assert said.text.startswith("converting Baichuan-7B in") and said.phase == "model"
