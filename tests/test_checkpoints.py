@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from tiny_runs import events, plugins, recipe, run_record
+from tiny_runs import events, plugins, recipe, run_record, write_checkpoint_files
 
 from loraforge.engine import checkpoints
 from loraforge.engine.checkpoints import MARKER, Checkpoint, TrainingStamp, check_resumable
@@ -81,9 +81,7 @@ def test_a_checkpoint_at_each_epoch_end_when_asked(tmp_path, loaded):
 
 
 def write_checkpoint(out, step, marker=True):
-    folder = out / "checkpoints" / f"checkpoint-{step}"
-    folder.mkdir(parents=True)
-    (folder / "adapter_model.safetensors").write_bytes(b"weights")
+    folder = write_checkpoint_files(out / "checkpoints" / f"checkpoint-{step}")
     if marker is True:
         (folder / MARKER).write_text(json.dumps({"step": step}))
     elif marker:

@@ -8,7 +8,7 @@ import platform
 
 import pytest
 import torch
-from tiny_runs import plugins, recipe, run_record
+from tiny_runs import plugins, recipe, run_record, write_checkpoint_files
 
 from loraforge.engine import outputs
 from loraforge.engine.checkpoints import MARKER
@@ -43,8 +43,7 @@ def unfinished_run(out, *steps, finished=False):
     (out / "metrics.jsonl").write_text('{"event": "begin"}\n')
     (out / "notes.txt").write_text("the user's own file")
     for step, complete in steps:
-        folder = out / "checkpoints" / f"checkpoint-{step}"
-        folder.mkdir(parents=True)
+        folder = write_checkpoint_files(out / "checkpoints" / f"checkpoint-{step}")
         if complete:
             (folder / MARKER).write_text(json.dumps({"step": step}))
 
@@ -137,10 +136,33 @@ def test_atomic_writes_leave_no_temporary_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
 
 
-def test_a_folder_without_a_run_keeps_every_file(tmp_path):
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_folder_of_the_users_own_files_is_refused_and_kept(tmp_path, overwrite):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "README.md").write_text("the user's own notes")
-    prepare_output_dir(recipe(tmp_path), overwrite=True)
-    prepare_output_dir(recipe(tmp_path))
-    assert (out / "README.md").read_text() == "the user's own notes"
+    for name in ("README.md", "tokenizer.json", "recipe.toml"):  # names a run writes too
+        (out / name).write_text("the user's own")
+    with pytest.raises(OutputError) as error:
+        prepare_output_dir(recipe(tmp_path), overwrite=overwrite)
+    assert "holds files that are not a loraforge run's (README.md, recipe.toml, " \
+           "tokenizer.json)" in error.value.message
+    assert all((out / name).read_text() == "the user's own"
+               for name in ("README.md", "tokenizer.json", "recipe.toml"))
+
+
+def test_the_model_folder_and_the_data_folder_are_refused(tmp_path, tiny_llama_dir):
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "rows.jsonl").write_text('{"text": "a"}\n')
+    for where in (str(data), str(data / "run")):  # a folder of data files, and inside it
+        with pytest.raises(OutputError, match="the data's folder"):
+            prepare_output_dir(recipe(tmp_path, f'data.path="{data}"', f'output.dir="{where}"'))
+    with pytest.raises(OutputError, match="the data's folder"):  # beside a data file
+        prepare_output_dir(recipe(tmp_path, f'data.path="{data / "rows.jsonl"}"',
+                                  f'output.dir="{data}"'))
+    for where in (tiny_llama_dir, tiny_llama_dir / "adapter"):
+        with pytest.raises(OutputError, match="model folder") as error:
+            prepare_output_dir(recipe(tmp_path, 'model.loader="llama"',
+                                      f'model.path="{tiny_llama_dir}"', f'output.dir="{where}"'))
+        assert "adapter_config.json" in error.value.message
+    assert not (tiny_llama_dir / "adapter").exists()

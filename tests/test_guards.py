@@ -132,3 +132,46 @@ def test_the_out_of_memory_panel_is_short_and_has_no_traceback(tmp_path, loaded,
     print_error(error.value)
     err = capsys.readouterr().err
     assert "Training stopped" in err and "Traceback" not in err
+
+
+@pytest.fixture(scope="module")
+def failing():
+    from throwaway_components import ThrowawayComponents
+
+    registered = plugins()
+    registered.register(ThrowawayComponents(), "throwaway-components")
+    return registered
+
+
+@pytest.mark.parametrize("fault, what", [("nan-loss", "training loss"),
+                                         ("nan-gradient", "gradient norm")])
+def test_a_run_whose_loss_or_gradient_is_no_number_fails_and_saves_no_adapter(
+        tmp_path, failing, fault, what):
+    with pytest.raises(TrainingError) as error:
+        run_recipe(recipe(tmp_path, f'model.loader={{name = "tiny-llama-failing", '
+                                    f'fail_in = "{fault}"}}', "train.max_steps=6",
+                          "train.save_steps=2"), plugins=failing)
+    message, hint = error.value.message, error.value.hint
+    assert message.startswith(f"the {what} became nan at step 1: training diverged")
+    assert "train.learning_rate" in hint and "lora.alpha / lora.r" in hint
+    out = tmp_path / "out"
+    assert not (out / "adapter_model.safetensors").exists()
+    assert checkpoints.scan(out) == ([], [])  # nothing was saved from broken weights
+    record = run_record(out)
+    assert record["status"] == "failed" and "training diverged" in record["error"]
+    logged = [e for e in events(out) if e["event"] == "log"]
+    assert logged == []  # never a made-up loss such as 0.0000 in the log
+
+
+def test_a_run_that_diverges_later_keeps_its_newest_finite_checkpoint(tmp_path, failing):
+    with pytest.raises(TrainingError) as error:
+        run_recipe(recipe(tmp_path, 'model.loader={name = "tiny-llama-failing", '
+                                    'fail_in = "nan-loss", at_step = 5}', "train.max_steps=8",
+                          "train.save_steps=2"), plugins=failing)
+    assert error.value.message.startswith("the training loss became nan at step 5")
+    out = tmp_path / "out"
+    assert [c.step for c in checkpoints.scan(out)[0]] == [2, 4]
+    assert "The newest checkpoint (step 4," in error.value.hint
+    assert not (out / "adapter_model.safetensors").exists()
+    losses = [e["loss"] for e in events(out) if e["event"] == "log"]
+    assert len(losses) == 4 and all(loss == loss for loss in losses)  # only finite ones

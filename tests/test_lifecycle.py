@@ -17,7 +17,7 @@ from loraforge.components import TrainingCallback
 from loraforge.engine import checkpoints
 from loraforge.engine.run import run
 from loraforge.engine.signals import RunInterrupted, StopToken
-from loraforge.errors import DataError, LoraforgeError, ModelError, RecipeError
+from loraforge.errors import DataError, LoraforgeError, ModelError, OutputError, RecipeError
 from loraforge.reporting import CollectingReporter
 
 pytestmark = pytest.mark.slow
@@ -66,8 +66,8 @@ FAILURES = {
               "a forward pass that fails in train"),
     "evaluate": (['model.loader={name = "tiny-llama-failing", fail_in = "evaluate"}',
                   "data.eval_fraction=0.1"], RuntimeError, "a forward pass that fails in evaluate"),
-    "save": (['model.loader={name = "tiny-llama-failing", fail_in = "save"}'], OSError,
-             "No space left on device"),
+    "save": (['model.loader={name = "tiny-llama-failing", fail_in = "save"}'], OutputError,
+             "tokenizer.json: the disk is full"),
 }
 
 
@@ -117,11 +117,14 @@ def test_a_checkpoint_download_that_stopped_fails_converting_as_such(tmp_path, l
 def test_a_refusal_before_the_folder_is_claimed_leaves_it_as_it_was(tmp_path, loaded):
     run(recipe(tmp_path, "train.max_steps=2"), plugins=loaded, reporter=CollectingReporter())
     out = tmp_path / "out"
-    before = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
+    def files():  # the lock says who last asked for the folder; everything else is unchanged
+        return {p.name: p.stat().st_mtime_ns for p in out.iterdir() if p.name != ".loraforge.lock"}
+
+    before = files()
     events = CollectingReporter()
     with pytest.raises(LoraforgeError, match="already holds a run that finished"):
         run(recipe(tmp_path, "train.max_steps=2"), plugins=loaded, reporter=events)
-    assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+    assert files() == before
     assert run_record(out)["status"] == "finished"
     ended = events.events[-1].to_dict()
     assert ended["event"] == "run_ended" and ended["phase"] == "output"

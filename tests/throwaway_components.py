@@ -11,7 +11,11 @@ name ``throwaway-components`` and unregister it after.
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 from typing import Literal
+
+import torch
 
 from pydantic import BaseModel, ConfigDict
 
@@ -23,14 +27,18 @@ from loraforge_llama.loaders import TinyLlamaLoader
 
 class FailingOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fail_in: Literal["load", "train", "evaluate", "save"] = "load"
+    fail_in: Literal["load", "train", "evaluate", "save", "nan-loss", "nan-gradient",
+                     "slow-load", "slow-save"] = "load"
+    seconds: float = 3.0
+    at_step: int = 1
 
 
 class SaveFailingTokenizer:
     """A tokenizer that cannot be saved as the final adapter's (a full disk, as seen there)."""
 
-    def __init__(self, tokenizer):
+    def __init__(self, tokenizer, sleep: float = 0.0):
         self.__dict__["_wrapped"] = tokenizer
+        self.__dict__["_sleep"] = sleep
 
     def __getattr__(self, name):
         return getattr(self._wrapped, name)
@@ -45,8 +53,11 @@ class SaveFailingTokenizer:
         return len(self._wrapped)
 
     def save_pretrained(self, folder, *args, **kwargs):
-        if ".adapter.partial" in str(folder):
-            raise OSError(28, "No space left on device")
+        if Path(folder).name.startswith(".adapter.") and str(folder).endswith(".partial"):
+            if self._sleep:
+                time.sleep(self._sleep)
+            else:
+                raise OSError(28, "No space left on device", str(Path(folder) / "tokenizer.json"))
         return self._wrapped.save_pretrained(folder, *args, **kwargs)
 
 
@@ -60,7 +71,26 @@ class FailingLoader(TinyLlamaLoader):
         where = self.options.fail_in
         if where == "load":
             raise ModelError("the checkpoint's weights are damaged", where="model.path")
+        if where == "slow-load":
+            time.sleep(self.options.seconds)
         loaded = TinyLlamaLoader().load(spec)
+        model = loaded.model
+        if where == "nan-loss":  # one broken weight from a step on: the loss is NaN from there
+            passes = 0
+
+            def break_a_weight(module, args):
+                nonlocal passes
+                if module.training:
+                    passes += 1
+                    if passes == self.options.at_step:
+                        with torch.no_grad():
+                            module.lm_head.weight[0, 0] = float("nan")
+
+            model.register_forward_pre_hook(break_a_weight)
+        if where == "nan-gradient":  # a finite loss whose gradients turn NaN on the way back
+            model.model.layers[-1].register_full_backward_hook(
+                lambda module, grad_in, grad_out: tuple(
+                    None if g is None else g * float("nan") for g in grad_in))
 
         def forward(module, args):
             if where == "train" and module.training:
@@ -69,8 +99,9 @@ class FailingLoader(TinyLlamaLoader):
                 raise RuntimeError("a forward pass that fails in evaluate")
 
         loaded.model.register_forward_pre_hook(forward)
-        if where == "save":
-            loaded.tokenizer = SaveFailingTokenizer(loaded.tokenizer)
+        if where in ("save", "slow-save"):
+            loaded.tokenizer = SaveFailingTokenizer(
+                loaded.tokenizer, self.options.seconds if where == "slow-save" else 0.0)
         return loaded
 
 

@@ -63,3 +63,17 @@ def events(out: Path) -> list[dict]:
 
 def run_record(out: Path) -> dict:
     return json.loads((out / "run.json").read_text())
+
+
+def write_checkpoint_files(folder: Path) -> Path:
+    """The files a checkpoint holds, small but whole, so that it passes the check before resuming."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({"lora_A": torch.zeros(2, 2)}, str(folder / "adapter_model.safetensors"))
+    (folder / "adapter_config.json").write_text("{}")
+    (folder / "trainer_state.json").write_text('{"global_step": 0}')
+    for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
+        torch.save({"state": [1, 2, 3]}, folder / name)
+    return folder

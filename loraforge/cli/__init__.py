@@ -46,6 +46,26 @@ def main(argv: list[str] | None = None) -> int:
         return handle(args)
     finally:
         set_process_reporter(previous)
+        settle_streams()
+
+
+def settle_streams() -> None:
+    """Flush standard output; if its reader went away (``| head``), stop writing there.
+
+    Otherwise Python's own flush at exit would fail on the closed pipe and
+    turn a finished run's exit code 0 into 120.
+    """
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError, AttributeError):
+                pass
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -62,5 +82,4 @@ def handle(args: argparse.Namespace) -> int:
         return 130
     except BrokenPipeError:
         # the reader went away (`loraforge plugins --json | head`): not an error of ours
-        sys.stdout = None
         return 0

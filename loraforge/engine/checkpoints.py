@@ -110,9 +110,65 @@ def keep_newest(output_dir: Path, limit: int) -> None:
 
 
 def mark_complete(folder: Path, marker: dict[str, Any]) -> None:
-    """Flush the checkpoint's files to disk, then write the marker that makes it count."""
+    """Flush the checkpoint's files to disk, then write the marker that makes it count.
+
+    The marker lists each file's size, so that a file truncated or replaced
+    later is found before the checkpoint is used (:func:`damage`).
+    """
     sync_tree(folder)
-    write_atomic(folder / MARKER, json.dumps(marker, indent=2) + "\n")
+    files = {path.name: path.stat().st_size for path in sorted(folder.iterdir())
+             if path.is_file() and path.name != MARKER}
+    write_atomic(folder / MARKER, json.dumps({**marker, "files": files}, indent=2) + "\n")
+
+
+# what a checkpoint must hold for the Trainer to continue from it exactly
+REQUIRED = ("adapter_model.safetensors", "adapter_config.json", "optimizer.pt", "scheduler.pt",
+            "trainer_state.json")
+
+
+def damage(checkpoint: Checkpoint) -> str | None:
+    """What is wrong with a complete checkpoint's files, or None if it can be resumed from.
+
+    Every file the Trainer needs must be there, at the size the marker
+    recorded, and must load: the adapter's tensors read, the pickled states'
+    archives pass their checksums, the JSON files parse.
+    """
+    folder, recorded = checkpoint.path, checkpoint.marker.get("files") or {}
+    rng = sorted(p.name for p in folder.glob("rng_state*.pth"))
+    for name in (*REQUIRED, *(rng or ["rng_state.pth"])):
+        path = folder / name
+        if not path.is_file():
+            return f"{name} is missing"
+        size = path.stat().st_size
+        if name in recorded and size != recorded[name]:
+            return f"{name} is {size:,} bytes, but was {recorded[name]:,} when it was saved"
+        problem = _unreadable(path)
+        if problem:
+            return f"{name} {problem}"
+    return None
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a checkpoint file cannot be loaded, or None."""
+    import zipfile
+
+    try:
+        if path.suffix == ".json":
+            json.loads(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as tensors:
+                for key in tensors.keys():
+                    tensors.get_tensor(key)
+        else:  # torch.save writes a zip archive whose members carry checksums
+            with zipfile.ZipFile(path) as archive:
+                bad = archive.testzip()
+            if bad is not None:
+                return f"is damaged ({bad} fails its checksum)"
+    except Exception as exc:  # each reader has its own errors for a damaged file
+        return f"cannot be read ({type(exc).__name__}: {str(exc).strip()[:120] or 'empty'})"
+    return None
 
 
 def settings_changes(checkpoint: Checkpoint, settings: dict[str, Any]) -> list[str]:
@@ -195,6 +251,13 @@ def refuse_changes(checkpoint: Checkpoint, changes: list[str], *, force: bool) -
     return changes
 
 
+def adapter_is_finite(model: Any) -> bool:
+    """Whether every trainable parameter holds only finite numbers."""
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters() if p.requires_grad)
+
+
 def checkpoint_callback(stamp: TrainingStamp, *, keep: int, every_epoch: bool):
     """A ``TrainerCallback`` that completes each checkpoint the Trainer saves, and prunes old ones.
 
@@ -215,12 +278,19 @@ def checkpoint_callback(stamp: TrainingStamp, *, keep: int, every_epoch: bool):
             if every_epoch and self.last_saved != state.global_step:
                 control.should_save = True
 
-        def on_save(self, args, state, control, **kwargs):
+        def on_save(self, args, state, control, model=None, **kwargs):
             self.last_saved = state.global_step
             # every process has written its RNG state before the checkpoint is declared complete
             PartialState().wait_for_everyone()
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if model is not None and not adapter_is_finite(model):
+                # never a complete checkpoint of broken weights: the older ones stay the newest
+                if state.is_world_process_zero:
+                    shutil.rmtree(folder, ignore_errors=True)
+                from loraforge.engine.guards import NonFinite
+
+                raise NonFinite("adapter weights", state.global_step, float("nan"))
             if state.is_world_process_zero:
-                folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
                 mark_complete(folder, stamp.marker(state.global_step))
                 keep_newest(Path(args.output_dir).parent, keep)
 

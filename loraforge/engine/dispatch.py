@@ -115,6 +115,15 @@ class RunEvents(Reporter):
                 "method": method, "error": f"{type(exc).__name__}: {exc}",
             })
         off = "" if method == "on_end" else "; it is switched off for the rest of the run"
+        if isinstance(exc, OSError):  # its stream went away: a closed pipe, a full disk
+            name = type(callback).name or type(callback).__name__
+            self.reporter.report(RunWarning(
+                f"the {name} callback could not write its output ({type(exc).__name__}: "
+                f"{exc}){off}", code="console_closed", where=error.where,
+                hint="Training goes on; run.json, the metrics and the checkpoints are still "
+                "written to the output folder.",
+            ))
+            return
         self.reporter.report(RunWarning(
             f"{error.message}{off}", code="callback_disabled", where=error.where,
             hint="Training goes on without it. If the recipe is right, this is a bug in the "

@@ -1,9 +1,11 @@
 """Stopping early, with a clear error, when a run cannot do what it is for.
 
-Two failures otherwise cost hours: an adapter that gets no gradient (the run
-trains "successfully" and changes nothing; 4-bit bitsandbytes layers on a
-CPU do this), and running out of GPU memory (a raw CUDA traceback that
-says nothing about which recipe settings to change).
+Three failures otherwise cost hours: an adapter that gets no gradient (the
+run trains "successfully" and changes nothing; 4-bit bitsandbytes layers on
+a CPU do this), a loss or gradient that is no longer a number (the run goes
+on, logs a made-up loss and saves an adapter of NaNs), and running out of
+GPU memory (a raw CUDA traceback that says nothing about which recipe
+settings to change).
 """
 
 from __future__ import annotations
@@ -55,8 +57,57 @@ def no_gradient_error(recipe: Recipe, on_cpu: bool) -> TrainingError:
     )
 
 
+# fp16 loss scaling skips a step whose gradients overflowed and halves its scale; this many
+# skips in a row means the scale cannot recover (from 2**16, 2**-9 at the last)
+FP16_SKIPS_ALLOWED = 25
+
+
+class NonFinite(Exception):
+    """A training loss or gradient norm that is NaN or infinite, at a step."""
+
+    def __init__(self, what: str, step: int, value: float) -> None:
+        super().__init__(f"{what} {value} at step {step}")
+        self.what, self.step, self.value = what, step, value
+
+
+def lora_gradient_norm(model: Any):
+    """The norm of the trainable parameters' gradients, as a 0-d tensor (None: none have any)."""
+    import torch
+
+    norms = [p.grad.detach().float().norm() for p in model.parameters()
+             if p.requires_grad and p.grad is not None]
+    return torch.linalg.vector_norm(torch.stack(norms)) if norms else None
+
+
+def non_finite_error(recipe: Recipe, found: NonFinite, checkpoint: Checkpoint | None) -> TrainingError:
+    """What went wrong, at which step, and the settings that usually cause it."""
+    train, lora = recipe.train, recipe.lora
+    causes = [f"a learning rate too high for this model (train.learning_rate = {train.learning_rate:g})"]
+    if train.precision == "fp16" or (train.precision == "auto" and not torch_cpu_only()):
+        causes.append('fp16 overflowing (train.precision = "bf16" on a GPU that has it, or '
+                      '"fp32")')
+    causes.append(f"too strong an adapter scale (lora.alpha / lora.r = {lora.alpha / lora.r:g})")
+    if checkpoint is not None:
+        after = (f"The newest checkpoint (step {checkpoint.step}, {checkpoint.path}) holds finite "
+                 "weights; after lowering the learning rate, continue it with --force-resume, "
+                 "or start over with --overwrite.")
+    else:
+        after = "No checkpoint had been saved; no adapter was saved."
+    return TrainingError(
+        f"the {found.what} became {found.value} at step {found.step}: training diverged, and "
+        "no adapter was saved from it", where="train.learning_rate",
+        hint=f"Likely causes: {'; '.join(causes)}. {after}",
+    )
+
+
+def torch_cpu_only() -> bool:
+    import torch
+
+    return not torch.cuda.is_available()
+
+
 def guard_callback(recipe: Recipe, on_cpu: bool):
-    """A ``TrainerCallback``: tracks the step in progress, checks the first step's gradients."""
+    """A ``TrainerCallback``: tracks the step in progress, checks gradients are there and finite."""
     from transformers import TrainerCallback
 
     class Guards(TrainerCallback):
@@ -64,9 +115,22 @@ def guard_callback(recipe: Recipe, on_cpu: bool):
             self.step = 0
             """The optimizer step in progress (0: before the first)."""
             self.checked = False
+            self.skipped = 0
 
         def on_step_begin(self, args, state, control, **kwargs):
             self.step = state.global_step + 1
+
+        def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+            # before the step, so that the weights never take a non-finite update
+            import torch
+
+            norm = lora_gradient_norm(model) if model is not None else None
+            if norm is None or bool(torch.isfinite(norm)):
+                self.skipped = 0
+                return
+            self.skipped += 1
+            if not args.fp16 or self.skipped > FP16_SKIPS_ALLOWED:
+                raise NonFinite("gradient norm", self.step, float(norm))
 
         def on_optimizer_step(self, args, state, control, model=None, **kwargs):
             # gradients are still there: the Trainer zeroes them after this event

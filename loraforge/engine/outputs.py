@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,29 @@ from loraforge.recipe import Recipe
 
 RUN_FILE = "run.json"
 ADAPTER_CONFIG = "adapter_config.json"
+LOCK_FILE = ".loraforge.lock"
 # files a run writes; --overwrite removes only these, never the user's own files
 RUN_OUTPUTS = (
     "adapter_model.safetensors", ADAPTER_CONFIG, "recipe.toml", RUN_FILE,
-    "metrics.jsonl", "README.md", "checkpoints", "tokenizer.json", "tokenizer_config.json",
-    "special_tokens_map.json", "tokenizer.model", "chat_template.jinja", ".adapter.partial",
+    "metrics.jsonl", "events.jsonl", "loss.png", "README.md", "checkpoints", "tokenizer.json",
+    "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "chat_template.jinja",
+    ".loraforge-reserve",
 )
+# what a run leaves while it writes: temporary files, staged adapters (named by process)
+TEMPORARY = (".*.tmp", ".adapter.*.partial", ".adapter.partial")
+
+
+def is_run_output(name: str) -> bool:
+    """Whether a file of that name in an output folder is one loraforge writes."""
+    from fnmatch import fnmatch
+
+    return (name in RUN_OUTPUTS or name == LOCK_FILE
+            or any(fnmatch(name, pattern) for pattern in TEMPORARY))
+
+
+def temporary_name(path: Path) -> Path:
+    """A name beside ``path`` for writing it, unique to this process and call."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
 
 
 def now() -> str:
@@ -42,11 +60,15 @@ def read_run(output_dir: Path) -> dict[str, Any] | None:
 
 
 def remove_run_outputs(output_dir: Path) -> None:
-    for name in RUN_OUTPUTS:
-        path = output_dir / name
-        if path.is_dir():
+    """Remove what earlier runs wrote into ``output_dir`` (not the lock, not the user's files)."""
+    if not output_dir.is_dir():
+        return
+    for path in output_dir.iterdir():
+        if path.name == LOCK_FILE or not is_run_output(path.name):
+            continue
+        if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
-        elif path.exists():
+        else:
             path.unlink()
 
 
@@ -73,12 +95,15 @@ def sync_tree(folder: Path) -> None:
 
 def write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so a crash never leaves half a file."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as file:
-        file.write(text)
-        file.flush()
-        os.fsync(file.fileno())
-    os.replace(tmp, path)
+    tmp = temporary_name(path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     _fsync(path.parent)
 
 
@@ -93,7 +118,7 @@ def save_adapter(model: Any, tokenizer: Any, output_dir: Path) -> None:
     ``adapter_config.json`` last: PEFT cannot load an adapter without it, so
     an adapter interrupted between two renames is never loaded half-written.
     """
-    staging = output_dir / ".adapter.partial"
+    staging = output_dir / f".adapter.{os.getpid()}.partial"
     if staging.exists():
         shutil.rmtree(staging)
     model.save_pretrained(staging, safe_serialization=True)

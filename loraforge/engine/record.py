@@ -8,6 +8,7 @@ with the error. Only process 0 writes it.
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ from loraforge.engine.outputs import now, write_run
 from loraforge.events import error_fields
 
 STATUSES = ("running", "finished", "interrupted", "failed")
+RESERVE = ".loraforge-reserve"
+RESERVE_BYTES = 256 * 1024
+"""Space set aside while the run lasts, so that a full disk cannot keep run.json from saying why."""
 
 
 class RunRecord:
@@ -39,8 +43,17 @@ class RunRecord:
 
     def save(self) -> None:
         """Write run.json as it stands (raises OSError when it cannot)."""
-        if self.write_enabled:
-            write_run(self.output_dir, self.fields)
+        if not self.write_enabled:
+            return
+        write_run(self.output_dir, self.fields)
+        reserve = self.output_dir / RESERVE
+        if not reserve.exists():
+            try:
+                with open(reserve, "wb") as file:
+                    file.write(b"\0" * RESERVE_BYTES)
+                    os.fsync(file.fileno())
+            except OSError:
+                reserve.unlink(missing_ok=True)  # no room even for this: the run will say so
 
     def note_problem(self, key: str, entry: dict[str, Any]) -> None:
         """Append ``entry`` to the list ``key`` (e.g. a callback that was switched off)."""
@@ -68,8 +81,17 @@ class RunRecord:
             details = error_fields(error)
             self.fields["error"] = details["message"]
             self.fields["error_details"] = details
+        reserve = self.output_dir / RESERVE
         try:
-            self.save()
+            try:
+                self.save()
+            except OSError:
+                # the disk filled up: the space set aside makes room for the last word
+                reserve.unlink(missing_ok=True)
+                self.save()
         except OSError as exc:
             return exc
+        finally:
+            if self.write_enabled:
+                reserve.unlink(missing_ok=True)
         return None

@@ -22,7 +22,9 @@ steps that need them.
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,6 +39,7 @@ from loraforge.engine.environment import is_main_process
 from loraforge.engine.quiet import quiet_libraries
 from loraforge.engine.record import RunRecord
 from loraforge.engine.signals import RunInterrupted, StopToken
+from loraforge.errors import LoraforgeError, OutputError
 from loraforge.events import (
     Message,
     PhaseFinished,
@@ -142,6 +145,8 @@ def lifecycle(plan: Plan | Recipe, *, reporter: Reporter | None = None,
             raise
         finally:
             events.reporter.close()
+            if current.lock is not None:
+                current.lock.release()
 
 
 class Run:
@@ -165,6 +170,7 @@ class Run:
         self.args: Any = None
         self.session: Any = None
         self.result: Any = None
+        self.lock: Any = None
 
     # --- the steps -------------------------------------------------------------------------
 
@@ -187,6 +193,8 @@ class Run:
             self.args = training_arguments(recipe.train, outputs.output_path(recipe),
                                            **batches.training_arguments(recipe.data,
                                                                         evaluate=evaluate))
+            if self.main:
+                self.lock = lock_output_folder(recipe)
             versions = ({n: i.version for n, i in self.bound.plugin_info.items()}
                         if self.bound else {n: i.version for n, i in self.plugins.info.items()})
             self.start, fields = open_run(recipe, versions, self.args,
@@ -388,7 +396,13 @@ class Run:
         began = time.monotonic()
         self.events.report(PhaseStarted(name, message))
         details: dict[str, Any] = {}
-        yield details
+        try:
+            yield details
+        except Exception as exc:
+            failure = write_failure(exc, self.start.output_dir if self.start else None)
+            if failure is None:
+                raise
+            raise failure from exc
         said = details.pop("message", "")
         self.events.report(PhaseFinished(name, round(time.monotonic() - began, 3), said,
                                          details))
@@ -397,6 +411,79 @@ class Run:
             raise RunInterrupted(self.stop.signum, self.start.step if self.start else 0,
                                  saved.path if saved else None,
                                  self.start.output_dir if self.start else Path("."))
+
+
+# errors of writing a file that say something the user can act on
+WRITE_ERRORS = {
+    errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+    errno.EFBIG: "the file is larger than this system allows", errno.EROFS: "the file system "
+    "is read-only", errno.EACCES: "permission denied", errno.EPERM: "permission denied",
+    errno.ENAMETOOLONG: "the path is too long for the file system",
+    errno.EIO: "the disk refused the write",
+}
+
+
+def os_error_of(exc: BaseException) -> OSError | None:
+    """The operating system's refusal behind ``exc``, if it is one.
+
+    Not every library raises OSError for it: the tokenizers library's Rust
+    code says ``... (os error 28)``, torch's writer ``file write failed``.
+    """
+    import re
+
+    if isinstance(exc, OSError):
+        return exc
+    if isinstance(exc, LoraforgeError):
+        return None
+    text = str(exc)
+    found = re.search(r"\(os error (\d+)\)", text)
+    if found:
+        return OSError(int(found.group(1)), text)
+    if "No space left on device" in text:
+        return OSError(errno.ENOSPC, text)
+    if "file write failed" in text:  # torch.save: the disk refused, but not said why
+        return OSError(errno.EIO, text)
+    cause = exc.__cause__ or exc.__context__
+    return os_error_of(cause) if cause is not None and cause is not exc else None
+
+
+def write_failure(exc: BaseException, output_dir: Path | None) -> LoraforgeError | None:
+    """A clear error for a file that could not be written (a full disk...), or None for others."""
+    exc = os_error_of(exc)
+    reason = WRITE_ERRORS.get(exc.errno) if exc is not None else None
+    if reason is None:
+        return None
+    what = exc.filename or (str(output_dir) if output_dir else "a file")
+    where = Path(what).parent if exc.filename else output_dir
+    free = ""
+    if where is not None and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        try:
+            free = f" ({shutil.disk_usage(where).free / 1e6:,.0f} MB free there now)"
+        except OSError:
+            pass
+    resume = ("After that, continue the run with --resume: its newest complete checkpoint "
+              "is intact." if output_dir is not None else "")
+    return OutputError(
+        f"could not write {what}: {reason}{free}", where="output.dir",
+        hint=f"Free some space, or choose an output.dir on another disk "
+        f"(--set output.dir=...). {resume}".strip(),
+    )
+
+
+def lock_output_folder(recipe: Recipe) -> Any:
+    """Check the output folder may be written, create it, and lock it for this run."""
+    from loraforge.engine.lock import FolderLock
+    from loraforge.engine.resume import check_output_folder
+
+    folder = outputs.output_path(recipe)
+    check_output_folder(recipe, folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        return FolderLock(folder).acquire()
+    except OSError as exc:
+        raise OutputError(f"cannot write into {folder}: {exc.strerror}", where="output.dir",
+                          hint="Choose a folder you can write to, on a disk with room, with a "
+                          "path the file system accepts.") from None
 
 
 def evaluate_final(trainer: Any) -> dict[str, Any]:

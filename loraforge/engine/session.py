@@ -19,7 +19,13 @@ from loraforge.components import RunInfo
 from loraforge.engine import checkpoints
 from loraforge.engine.checkpoints import TrainingStamp, checkpoint_callback
 from loraforge.engine.dispatch import RunEvents
-from loraforge.engine.guards import guard_callback, out_of_memory_error, out_of_memory_types
+from loraforge.engine.guards import (
+    NonFinite,
+    guard_callback,
+    non_finite_error,
+    out_of_memory_error,
+    out_of_memory_types,
+)
 from loraforge.engine.resume import StartPoint
 from loraforge.engine.signals import RunInterrupted, StopToken, stop_callback
 from loraforge.engine.train import build_trainer, callback_bridge, use_cpu
@@ -80,6 +86,8 @@ class TrainingSession:
             raise out_of_memory_error(
                 recipe, guards.step, checkpoints.newest(self.start.output_dir), exc
             ) from None
+        except NonFinite as found:
+            raise non_finite_error(recipe, found, checkpoints.newest(self.start.output_dir)) from None
         return result
 
     @property

@@ -10,6 +10,7 @@ id that cannot be reached) are :class:`~loraforge.errors.DataError`.
 from __future__ import annotations
 
 import bisect
+import math
 import logging
 import os
 from collections.abc import Iterator
@@ -208,6 +209,8 @@ def _read_file(path: Path, skip_bad: bool) -> tuple[Any, list[BadRow], int]:
             f"cannot read {path.name}: unknown file type {path.suffix!r}", where="data.path",
             hint=f"Use one of: {', '.join(BUILDERS)}.",
         )
+    if builder != "parquet":
+        _check_has_rows(path)
     skippable = skip_bad and suffix in textfiles.LINE_FORMATS
     problems = [] if builder == "parquet" else textfiles.undecodable_lines(path)
     if problems and not skippable:
@@ -245,6 +248,22 @@ def _read_file(path: Path, skip_bad: bool) -> tuple[Any, list[BadRow], int]:
         # blank lines in a text file separate paragraphs; they are not rows to train on
         rows = rows.filter(lambda text: bool(text.strip()), input_columns="text")
     return rows, bad, count
+
+
+def _check_has_rows(path: Path) -> None:
+    """Refuse a text data file with no rows at all, in words, before datasets reads it."""
+    empty = textfiles.first_lines(path, 2)
+    hint = f"Put rows in it ({WELL_FORMED[path.suffix.lower()]}), or point data.path at another file."
+    if not empty:
+        size = path.stat().st_size
+        what = "empty (0 bytes)" if size == 0 else "blank: it holds only white space"
+        raise DataError(f"{shown(path)} is {what}, so it has no rows", where="data.path", hint=hint)
+    if path.suffix.lower() == ".csv" and len(empty) == 1:
+        raise DataError(f"{shown(path)} has a header line ({empty[0][:60]}) but no rows",
+                        where="data.path", hint=hint)
+    if path.suffix.lower() == ".json" and empty[0].strip() in ("[]", "{}"):
+        raise DataError(f"{shown(path)} holds no rows ({empty[0].strip()})", where="data.path",
+                        hint=hint)
 
 
 @contextmanager
@@ -364,6 +383,14 @@ def _select(train: Rows, evaluate: Rows | None, data: DataSection) -> Splits:
             raise DataError(
                 f"{train.name} has {len(train.dataset)} row(s): too few to hold some out",
                 where="data.eval_fraction", hint="Remove eval_fraction, or use more rows.",
+            )
+        held = math.ceil(len(train.dataset) * data.eval_fraction)  # as datasets counts them
+        if held >= len(train.dataset):
+            raise DataError(
+                f"data.eval_fraction = {data.eval_fraction:g} of the {len(train.dataset)} rows of "
+                f"{train.name} holds out {held}, which leaves no row to train on",
+                where="data.eval_fraction",
+                hint="Hold out a smaller fraction, such as 0.1.",
             )
         # already shuffled (or kept in order on purpose): take the held-out rows from the end
         # the seed splits nothing (no shuffle) but fixes the parts' fingerprints: without it they

@@ -62,12 +62,62 @@ def _problem(raw: bytes, check_json: bool) -> tuple[str | None, Any]:
     if not check_json:
         return None, text
     try:
-        value = json.loads(text)
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_float=_finite_float,
+                           parse_int=_int64, parse_constant=_no_constant)
+    except _Unreadable as exc:
+        return str(exc), None
     except ValueError as exc:
         return f"not valid JSON ({exc})", None
     if not isinstance(value, dict):
         return f"a JSON {type(value).__name__}, not an object", None
     return None, value
+
+
+class _Unreadable(ValueError):
+    """Valid JSON that a table of rows cannot hold (the message says why)."""
+
+
+INT64 = 2**63
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # datasets' reader refuses a key given twice; json.loads would keep the last one silently
+    seen: set[str] = set()
+    for key, _ in pairs:
+        if key in seen:
+            raise _Unreadable(f"an object with the key {key!r} twice")
+        seen.add(key)
+    return dict(pairs)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _Unreadable(f"a number too large to be stored ({text})")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -INT64 <= value < INT64:
+        raise _Unreadable(f"an integer too large to be stored in 64 bits ({text})")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise _Unreadable(f"{text}, which is not a JSON number")
+
+
+def first_lines(path: Path, count: int) -> list[str]:
+    """The first ``count`` lines of the file that hold more than white space (fewer if it has fewer)."""
+    found: list[str] = []
+    with path.open("rb") as stream:
+        for raw in stream:
+            if raw.strip():
+                found.append(raw.decode("utf-8", errors="replace").strip())
+                if len(found) == count:
+                    break
+    return found
 
 
 def undecodable_lines(path: Path, *, check_json: bool = False) -> list[tuple[int, int, str]]:

@@ -79,6 +79,8 @@ def training_arguments(train: TrainSection, output_dir: Path, **extra: Any):
         weight_decay=train.weight_decay,
         logging_steps=train.logging_steps,
         logging_first_step=True,
+        # a NaN loss is an error (guards.py), never replaced in the log by the mean so far
+        logging_nan_inf_filter=False,
         save_strategy="steps",
         save_steps=train.save_steps,
         # old checkpoints are pruned by loraforge once a newer one is complete (checkpoints.py)
@@ -269,6 +271,17 @@ def trainer_class():
             if self._epoch_sampler is not None:
                 reach_sampler(loader, self._epoch_sampler)
             return loader
+
+        def training_step(self, model, inputs, num_items_in_batch=None):
+            import torch
+
+            from loraforge.engine.guards import NonFinite
+
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            # the Trainer looks at every step's loss the same way (one sync), only to hide it
+            if not bool(torch.isfinite(loss).all()):
+                raise NonFinite("training loss", self.state.global_step + 1, float(loss))
+            return loss
 
         def _load_optimizer_and_scheduler(self, checkpoint):
             recipe = None
