@@ -166,3 +166,35 @@ def test_the_model_folder_and_the_data_folder_are_refused(tmp_path, tiny_llama_d
                                       f'model.path="{tiny_llama_dir}"', f'output.dir="{where}"'))
         assert "adapter_config.json" in error.value.message
     assert not (tiny_llama_dir / "adapter").exists()
+
+
+def test_writers_of_one_file_at_once_never_share_a_temporary_name(tmp_path):
+    import threading
+
+    failures = []
+
+    def write(n):
+        try:
+            for _ in range(50):
+                outputs.write_atomic(tmp_path / "run.json", f'{{"writer": {n}}}\n')
+        except OSError as exc:  # a shared temporary name is renamed away under the other writer
+            failures.append(exc)
+
+    writers = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+    assert json.loads((tmp_path / "run.json").read_text())["writer"] in range(4)
+
+
+def test_an_output_path_too_long_for_the_file_system_is_a_clear_error(tmp_path):
+    from loraforge.engine.run import run
+    from loraforge.reporting import CollectingReporter
+
+    too_long = tmp_path / ("x" * 300) / "out"
+    with pytest.raises(OutputError, match="cannot write into .*: File name too long"):
+        run(recipe(tmp_path, f'output.dir="{too_long}"'), plugins=plugins(),
+            reporter=CollectingReporter())

@@ -198,3 +198,42 @@ def test_a_line_file_with_no_good_line_says_so_when_skipping(tmp_path):
         load_splits(recipe(path, on_bad_rows="skip"))
     assert info.value.where.endswith("rows.jsonl")
     assert info.value.message.startswith("no row can be read; the first: row 1 (line 1) is not")
+
+
+@pytest.mark.parametrize("name, content, said", [
+    ("empty.jsonl", b"", "is empty (0 bytes), so it has no rows"),
+    ("blank.jsonl", b"\n\n  \n", "is blank: it holds only white space"),
+    ("blank.txt", b"\n\n", "is blank: it holds only white space"),
+    ("header.csv", b"text,label\n", "has a header line (text,label) but no rows"),
+    ("none.json", b"[]\n", "holds no rows ([])"),
+])
+def test_a_file_without_rows_is_said_to_have_none(tmp_path, name, content, said):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(DataError) as error:
+        load_splits(recipe(path))
+    assert said in error.value.message and error.value.where == "data.path"
+
+
+@pytest.mark.parametrize("line, said", [
+    ('{"text": 99999999999999999999999}', "an integer too large to be stored in 64 bits "
+                                        "(99999999999999999999999)"),
+    ('{"text": 1e400}', "a number too large to be stored (1e400)"),
+    ('{"text": "c", "text": "d"}', "an object with the key 'text' twice"),
+    ('{"text": NaN}', "NaN, which is not a JSON number"),
+])
+def test_json_a_table_cannot_hold_is_named_by_its_row_and_line(tmp_path, line, said):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "a"}\n\n{"text": "b"}\n' + line + "\n")
+    with pytest.raises(DataError) as error:
+        load_splits(recipe(path))
+    assert error.value.message == f"row 3 (line 4) is {said}"
+    # and with bad rows skipped, it is the one row dropped
+    splits = load_splits(recipe(path, on_bad_rows="skip"))
+    assert len(splits.train.dataset) == 2 and splits.train.bad[0].row == 3
+
+
+def test_an_evaluation_fraction_that_leaves_nothing_to_train_is_refused(tmp_path):
+    with pytest.raises(DataError, match="leaves no row to train on") as error:
+        load_splits(recipe(write(tmp_path / "rows.jsonl"), eval_fraction=0.99))
+    assert error.value.where == "data.eval_fraction"
