@@ -461,13 +461,16 @@ def write_failure(exc: BaseException, output_dir: Path | None) -> LoraforgeError
             free = f" ({shutil.disk_usage(where).free / 1e6:,.0f} MB free there now)"
         except OSError:
             pass
-    resume = ("After that, continue the run with --resume: its newest complete checkpoint "
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+        fix = "Free some space, or choose an output.dir on another disk (--set output.dir=...)."
+    elif exc.errno == errno.ENAMETOOLONG:
+        fix = "Choose a shorter output.dir (--set output.dir=runs/first)."
+    else:
+        fix = "Choose an output.dir you can write to (--set output.dir=runs/first)."
+    resume = (" After that, continue the run with --resume: its newest complete checkpoint "
               "is intact." if output_dir is not None else "")
-    return OutputError(
-        f"could not write {what}: {reason}{free}", where="output.dir",
-        hint=f"Free some space, or choose an output.dir on another disk "
-        f"(--set output.dir=...). {resume}".strip(),
-    )
+    return OutputError(f"could not write {what}: {reason}{free}", where="output.dir",
+                       hint=fix + resume)
 
 
 def lock_output_folder(recipe: Recipe) -> Any:
