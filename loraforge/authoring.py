@@ -86,6 +86,8 @@ def _plain(value: Any) -> Any:
         return value.to_toml()
     if isinstance(value, list):
         return [_plain(item) for item in value]
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return int(value)  # `epochs = 3`, as a person writes it; read back, it is 3.0 again
     return value
 
 

@@ -6,11 +6,11 @@ import argparse
 import sys
 
 from loraforge import __version__
-from loraforge.cli import plugins_cmd, preview_cmd, run_cmd, validate_cmd
+from loraforge.cli import plugins_cmd, preview_cmd, run_cmd, validate_cmd, wizard_cmd
 from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
-SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd)
+SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd, wizard_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,8 +34,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        if argv is None and sys.stdin.isatty() and sys.stdout.isatty():
+            # a person at a terminal: the wizard, on a new recipe
+            args = parser.parse_args(["new", _unused_recipe_name()])
+        else:
+            parser.print_help()
+            return 0
     from loraforge.cli import recipe_args
     from loraforge.console import ConsoleReporter
     from loraforge.reporting import set_process_reporter
@@ -66,6 +70,17 @@ def settle_streams() -> None:
                 os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
             except (OSError, ValueError, AttributeError):
                 pass
+
+
+def _unused_recipe_name() -> str:
+    """recipe.toml, or recipe-2.toml... when it is taken: a bare `loraforge` never overwrites."""
+    from pathlib import Path
+
+    name, number = "recipe.toml", 1
+    while Path(name).exists():
+        number += 1
+        name = f"recipe-{number}.toml"
+    return name
 
 
 def handle(args: argparse.Namespace) -> int:

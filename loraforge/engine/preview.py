@@ -8,6 +8,7 @@ wizard's dataset step shows the same ones.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,8 +33,12 @@ class Preview:
     packed_blocks: int | None = None
 
 
-def build_preview(plan: Plan, count: int, tokenizer: Any = None) -> Preview:
-    """Load the tokenizer (unless given) and the data, and tokenize as a run would."""
+def build_preview(plan: Plan, count: int, tokenizer: Any = None,
+                  progress: Callable[[int, int], None] | None = None) -> Preview:
+    """Load the tokenizer (unless given) and the data, and tokenize as a run would.
+
+    ``progress(done, total)`` is told how many rows are tokenized, as they are.
+    """
     import datasets
 
     from loraforge.engine.batches import pack, pad_id
@@ -46,7 +51,7 @@ def build_preview(plan: Plan, count: int, tokenizer: Any = None) -> Preview:
     if tokenizer is None:
         with component_errors(plan.loader, "load_tokenizer"):
             tokenizer = plan.loader.load_tokenizer(model_spec(plan))
-    tokenized = tokenize(splits.train, plan.formatter, tokenizer, data)
+    tokenized = tokenize(splits.train, plan.formatter, tokenizer, data, progress)
     first = tokenized.dataset.select(range(min(count, len(tokenized.dataset))))
     samples = [{"input_ids": r["input_ids"], "labels": r["labels"]} for r in first]
     blocks = None

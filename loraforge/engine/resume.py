@@ -224,3 +224,40 @@ def _created(start: StartPoint, write: bool) -> StartPoint:
                 f"cannot create {start.output_dir}: {exc.strerror}", where="output.dir"
             ) from None
     return start
+
+
+@dataclass
+class FolderState:
+    """What a run of a recipe would find in its output folder (for a front end to ask first)."""
+
+    kind: Literal["new", "unfinished", "finished", "busy", "refused"]
+    step: int = 0
+    """The newest complete checkpoint's step, for an unfinished run."""
+    message: str = ""
+
+
+def folder_state(recipe: Recipe) -> FolderState:
+    """Whether the recipe's output folder is new, holds a run to resume or a finished one,
+    is in use by a live run, or cannot be used at all; nothing is written."""
+    from loraforge.engine.lock import FolderLock
+
+    output_dir = output_path(recipe)
+    try:
+        check_output_folder(recipe, output_dir)
+    except OutputError as exc:
+        return FolderState("refused", message=exc.message)
+    if not output_dir.is_dir():
+        return FolderState("new")
+    if (output_dir / LOCK_FILE).exists():
+        try:
+            FolderLock(output_dir).acquire().release()
+        except OutputError as exc:
+            return FolderState("busy", message=exc.message)
+    previous = read_run(output_dir)
+    if previous and previous.get("finished_at"):
+        return FolderState("finished", message=f"finished at {previous['finished_at']}")
+    newest = checkpoints.newest(output_dir)
+    if newest is not None:
+        return FolderState("unfinished", newest.step,
+                           f"an unfinished run with a checkpoint at step {newest.step}")
+    return FolderState("new")

@@ -1,0 +1,1 @@
+"""The terminal wizard: ``loraforge``, ``loraforge new``, ``loraforge edit``, ``loraforge watch``."""

@@ -1,0 +1,73 @@
+"""Step 3, Data: where the rows are, how a row becomes a sample, and what the model will see.
+
+The preview is ``loraforge preview``'s: the first samples with trained
+tokens highlighted and masked ones dim, the token-length histogram and the
+counts of rows, truncated and bad rows. It loads the tokenizer only, runs in
+a thread (the newest request wins), and tells how far tokenizing a large
+file has got.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual import work
+from textual.app import ComposeResult
+from textual.widgets import Static
+
+from loraforge.tui.steps.base import Step
+
+PREVIEW_SAMPLES = 3
+
+
+class DataStep(Step):
+    NAME = "data"
+    TITLE = "Data"
+    INTRO = ("The rows to train on and how each becomes a sample. Paths are relative to the "
+             "recipe's folder. The preview shows exactly what the model is trained on.")
+    FIELDS = (("data", "path"), ("data", "split"), ("data", "formatter"), ("data", "max_length"),
+              ("data", "packing"), ("data", "on_bad_rows"), ("data", "on_long_rows"))
+    PLACEHOLDERS = {("data", "path"): "data/reviews.jsonl, a folder, or a hub id"}
+    MORE = (("data", "eval_fraction"), ("data", "eval_split"), ("data", "train_on_prompt"),
+            ("data", "max_samples"), ("data", "shuffle"), ("data", "seed"), ("data", "name"),
+            ("data", "revision"))
+
+    samples: int | None = None
+    """How many samples the data made, at the last preview (the Training step counts steps)."""
+
+    def compose_panels(self) -> ComposeResult:
+        yield Static("", id="data-progress", classes="panel-note")
+        yield Static("", id="data-preview", classes="panel")
+
+    def draft_changed(self) -> None:
+        if not self.visited:
+            return
+        if self.draft.recipe is None or self.problems():
+            self.query_one("#data-preview", Static).update(
+                "The preview appears once the data fields above have no problems.")
+            return
+        self.query_one("#data-progress", Static).update("reading the data…")
+        self.preview(self.draft.recipe)
+
+    @work(thread=True, exclusive=True, group="preview")
+    def preview(self, recipe: Any) -> None:
+        from rich.console import Group
+
+        from loraforge.tui import facts
+
+        try:
+            shown, samples = facts.data_preview(recipe, self.plugins, PREVIEW_SAMPLES,
+                                                progress=self._progress)
+        except Exception as exc:  # a LoraforgeError says what is wrong; anything else too
+            self.app.call_from_thread(self._show, None, facts.problem_text(exc))
+            return
+        self.samples = samples
+        self.app.call_from_thread(self._show, Group(*shown), "")
+
+    def _progress(self, done: int, total: int) -> None:
+        self.app.call_from_thread(self.query_one("#data-progress", Static).update,
+                                  f"tokenizing {done:,} of {total:,} rows…")
+
+    def _show(self, renderable: Any, note: str) -> None:
+        self.query_one("#data-progress", Static).update(note)
+        self.query_one("#data-preview", Static).update(renderable or "")

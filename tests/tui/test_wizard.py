@@ -1,0 +1,85 @@
+"""The wizard driven by key presses alone, as a person at a terminal would, to a saved recipe."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from loraforge.cli import main
+from loraforge.recipe import load_recipe
+from loraforge.testing import builtin_plugins
+from loraforge.tui.app import Wizard
+from loraforge.tui.draft import Draft
+
+ROOT = Path(__file__).resolve().parents[2]
+REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
+
+
+@pytest.fixture
+def folder(tmp_path, monkeypatch):
+    (tmp_path / "reviews.jsonl").write_text(REVIEWS.read_text())
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+async def choose(pilot, option: str) -> None:
+    """Open the focused select and pick ``option`` by typing it, as a person would."""
+    await pilot.press("enter")
+    await pilot.press(*option)
+    await pilot.press("enter")
+    await pilot.pause()
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*text)
+    await pilot.pause()
+
+
+def test_the_first_screen_comes_up_without_the_heavy_libraries(tmp_path):
+    probe = f"""
+import asyncio, json, sys
+from pathlib import Path
+from loraforge.tui.app import Wizard
+from loraforge.tui.draft import Draft
+
+async def main():
+    app = Wizard(Draft.new(Path({str(tmp_path / 'r.toml')!r})))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        print(json.dumps(sorted(m for m in ("torch", "transformers", "peft", "datasets",
+                                            "bitsandbytes") if m in sys.modules)))
+asyncio.run(main())
+"""
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder, capsys):
+    app = Wizard(Draft.new(folder / "recipe.toml"), builtin_plugins())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+n", "ctrl+p")  # there and back: the loader has the focus
+        assert app.current == "model"
+        await choose(pilot, "tiny")           # the tiny-llama loader
+        await pilot.press("ctrl+n", "ctrl+n")  # LoRA as it is; on to Data
+        assert app.current == "data"
+        await type_text(pilot, "reviews.jsonl")
+        await pilot.press("tab", "tab")       # split, then the formatter
+        await choose(pilot, "templ")
+        await pilot.press("tab")              # into the template's own option
+        await type_text(pilot, "Review: {text} Label: {label}")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.draft.problems == []
+    saved = (folder / "recipe.toml").read_text()
+    assert saved.startswith("# LoRA r=8 on the 'auto' targets of tiny-llama, trained on reviews")
+    assert saved[saved.index("[model]"):] == (
+        '[model]\nloader = "tiny-llama"\n\n[data]\npath = "reviews.jsonl"\n\n'
+        '[data.formatter]\nname = "template"\ntemplate = "Review: {text} Label: {label}"\n')
+    assert main(["validate", str(folder / "recipe.toml")]) == 0
+    assert load_recipe(folder / "recipe.toml").data.formatter.options == {
+        "template": "Review: {text} Label: {label}"}
