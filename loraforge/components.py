@@ -90,6 +90,32 @@ class ModelLoader(Component):
     def load(self, spec: ModelSection) -> LoadedModel:
         raise NotImplementedError
 
+    def model_config(self, spec: ModelSection) -> dict[str, Any] | None:
+        """The ``config.json`` of the model :meth:`load` would return, without loading weights.
+
+        Used by ``loraforge inspect`` and ``estimate`` (plugin API 1.1) to build
+        the model on the meta device. The default reads ``config.json`` from a
+        local ``spec.path``; a loader that converts a checkpoint returns the
+        converted model's config. None: not known without loading.
+        """
+        import json
+        from pathlib import Path
+
+        if not spec.path:
+            return None
+        config = Path(spec.path).expanduser() / "config.json"
+        if not config.is_file():
+            return None
+        return json.loads(config.read_text(encoding="utf-8"))
+
+    def default_targets(self, config: Mapping[str, Any]) -> list[str]:
+        """The family's usual LoRA targets for a model with this config (plugin API 1.1).
+
+        What :meth:`load` puts in ``LoadedModel.default_targets``, known
+        without loading; the default is the LLaMA names.
+        """
+        return ["q_proj", "v_proj"]
+
     def load_tokenizer(self, spec: ModelSection) -> Any:
         """The tokenizer alone, as ``load`` would return it (used to preview the data).
 

@@ -60,3 +60,27 @@ def test_the_quickstart_runs_end_to_end_from_the_command_line(tmp_path):
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     losses = [e["loss"] for e in events if e.get("event") == "log" and "loss" in e]
     assert len(losses) >= 5 and losses[-1] < losses[0]
+
+
+SEVEN_B = {"llama-7b-imdb-8bit.toml": "llama-2-7b.json",
+           "baichuan-7b-imdb-8bit.toml": "baichuan-7b.json"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, config", SEVEN_B.items())
+def test_each_7b_recipe_states_the_estimate_for_a_12_gb_card(name, config, tmp_path, plugins):
+    import re
+    import shutil
+
+    from loraforge.estimate import estimate, find_gpu
+
+    text = (RECIPES_DIR / name).read_text()
+    stated = re.search(r"# Memory: about ([\d.]+) GiB .*\n# .*fits a 12 GB RTX 3060", text)
+    assert stated, f"{name} does not state its estimate for a 12 GB card"
+    folder = tmp_path / "model"
+    folder.mkdir()
+    shutil.copy(RECIPES_DIR.parent / "benchmarks" / "configs" / config, folder / "config.json")
+    recipe = load_recipe(RECIPES_DIR / name, [f'model.path="{folder}"'])
+    total = estimate(recipe, plugins=plugins).total
+    assert round(total / 2**30, 1) == float(stated.group(1))
+    assert total <= find_gpu("RTX 3060").bytes

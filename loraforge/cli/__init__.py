@@ -6,11 +6,21 @@ import argparse
 import sys
 
 from loraforge import __version__
-from loraforge.cli import plugins_cmd, preview_cmd, run_cmd, validate_cmd, wizard_cmd
+from loraforge.cli import (
+    doctor_cmd,
+    estimate_cmd,
+    inspect_cmd,
+    plugins_cmd,
+    preview_cmd,
+    run_cmd,
+    validate_cmd,
+    wizard_cmd,
+)
 from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
-SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd, wizard_cmd)
+SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, inspect_cmd, estimate_cmd, doctor_cmd,
+               plugins_cmd, wizard_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

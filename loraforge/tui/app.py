@@ -78,7 +78,8 @@ class Wizard(App):
             yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="sidebar")
             with Vertical(id="main"):
                 with ContentSwitcher(initial=f"step-{self.current}", id="steps"):
-                    yield from self.steps
+                    # the other steps are built when first shown: the first screen comes sooner
+                    yield self.step(self.current)
                 yield Static("", id="help")
         yield Footer()
 
@@ -91,10 +92,15 @@ class Wizard(App):
     # --- moving between steps ----------------------------------------------------------------
 
     def show(self, name: str, *, focus: bool = True) -> None:
-        self.current = name
         step = self.step(name)
+        switcher = self.query_one("#steps", ContentSwitcher)
+        if not step.is_attached:
+            switcher.mount(step)
+            self.call_after_refresh(self.show, name, focus=focus)
+            return
+        self.current = name
         step.visited = True
-        self.query_one("#steps", ContentSwitcher).current = f"step-{name}"
+        switcher.current = f"step-{name}"
         self.query_one(StepList).point_at(name)
         self.refresh_state()
         step.draft_changed()
@@ -145,7 +151,8 @@ class Wizard(App):
         for path, value in event.changes.items():
             self.draft.set(path, value)
         for step in self.steps:
-            if step.NAME != "fit" and any(path[:2] in step.fields() for path in event.changes):
+            if step.is_attached and step.NAME != "fit" and any(
+                    path[:2] in step.fields() for path in event.changes):
                 await step.recompose()
         self.recipe_changed()
 
@@ -161,7 +168,8 @@ class Wizard(App):
 
     def refresh_state(self) -> None:
         for step in self.steps:
-            step.refresh_problems()
+            if step.is_attached:
+                step.refresh_problems()
         states = {}
         for step in self.steps:
             if step.NAME == self.current:

@@ -81,21 +81,95 @@ def training_plan(recipe: Any, samples: int | None) -> str:
     return f"{line}; the steps follow from the number of samples (see the Data step)"
 
 
-def known_gpus() -> list[str]:
-    return []
-
-
-def quantization_note(quantization: str) -> str | None:
-    return None
-
 
 def model_summary(recipe: Any, plugins: Any) -> str:
-    raise LoraforgeError("the model summary is not available yet")
+    """What the model is, from its config.json (the model built on the meta device)."""
+    from loraforge.engine.quiet import quiet_libraries
+    from loraforge.modelinfo import facts, model_config
+    from loraforge.plan import bind
+
+    with quiet_libraries():
+        found = facts(model_config(bind(recipe, plugins)))
+    return found.summary()
 
 
 def targets_summary(recipe: Any, plugins: Any) -> str:
-    raise LoraforgeError("the trainable count is not available yet")
+    """What the recipe's LoRA would train: the modules it hits, and the trainable count."""
+    from loraforge.engine.quiet import quiet_libraries
+    from loraforge.modelinfo import human, model_config, selection
+    from loraforge.plan import bind
+
+    with quiet_libraries():
+        plan = bind(recipe, plugins)
+        chosen = selection(plan, model_config(plan))
+    return (f"LoRA on {', '.join(chosen.targets)}: {chosen.modules} modules, "
+            f"{chosen.trainable:,} trainable parameters of {chosen.total:,} "
+            f"({chosen.share:.3%}); the adapter file is about {human(chosen.adapter_bytes)}B")
+
+
+_bitsandbytes: dict[str, tuple[bool, str]] = {}
+
+
+def quantization_note(quantization: str) -> str | None:
+    """A warning when bitsandbytes cannot train ``quantization`` layers on this machine."""
+    import torch
+
+    from loraforge.cli.doctor_cmd import bitsandbytes_runs
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    if quantization not in _bitsandbytes:
+        _bitsandbytes[quantization] = bitsandbytes_runs(quantization, device)
+    works, why = _bitsandbytes[quantization]
+    if not works:
+        return f"bitsandbytes cannot run {quantization} layers here: {why}"
+    if device == "cpu":
+        return (f"no GPU on this machine: {quantization} layers run on the CPU here, slowly; "
+                "quantization is meant for a GPU")
+    return None
+
+
+def known_gpus() -> list[str]:
+    from loraforge.estimate import GPUS
+
+    return [gpu.name for gpu in GPUS]
 
 
 def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
-    raise LoraforgeError("the estimate is not available yet")
+    """The estimate by component against a card, and the fixes when it does not fit.
+
+    The fixes are ``(label, {(section, field): value})``, numbered in the report.
+    """
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    from loraforge.engine.quiet import quiet_libraries
+    from loraforge.estimate import estimate, find_gpu, fixes
+    from loraforge.estimate.gpus import this_machine
+
+    gib = 2**30
+    with quiet_libraries():
+        result = estimate(recipe, plugins=plugins)
+        card = find_gpu(gpu) if gpu else this_machine()
+        suggested = (fixes(recipe, card.bytes, plugins=plugins)
+                     if card is not None and result.total > card.bytes else [])
+    table = Table(box=None, padding=(0, 2, 0, 0), show_header=False)
+    table.add_column()
+    table.add_column(justify="right")
+    for part in result.parts:
+        table.add_row(part.name, f"{part.bytes / gib:.2f} GiB")
+    table.add_row("total", f"{result.total / gib:.2f} GiB", style="bold")
+    lines = [table]
+    if card is None:
+        lines.append(Text("No GPU on this machine: choose a card above to check against."))
+    elif result.total <= card.bytes:
+        lines.append(Text(f"✓ fits the {card.name} with {(card.bytes - result.total) / gib:.2f} "
+                          "GiB left", style="green"))
+    else:
+        lines.append(Text(f"✗ does not fit the {card.name}: short by "
+                          f"{(result.total - card.bytes) / gib:.2f} GiB", style="red"))
+        for number, fix in enumerate(suggested, start=1):
+            lines.append(Text(f"  {number}: {fix.label} → {fix.estimate.total / gib:.2f} GiB"))
+        if not suggested:
+            lines.append(Text("  no change here is enough: a smaller model or a larger card"))
+    return Group(*lines), [(fix.label, fix.changes) for fix in suggested]

@@ -64,6 +64,23 @@ class BaichuanLoader(ModelLoader):
         if variant is not None and not variant.convertible and not spec.trust_remote_code:
             raise remote_code_needed(variant)
 
+    def model_config(self, spec: ModelSection) -> dict[str, Any] | None:
+        source = local_checkpoint(spec)
+        variant = self.variant_of(source)
+        config = json.loads((source / "config.json").read_text(encoding="utf-8"))
+        if not variant.convertible:
+            return config  # loaded through its own code: its own config
+        from loraforge_baichuan.convert import llama_config
+
+        # the LLaMA checkpoint the conversion writes, in the dtype the weights are stored in
+        dtype = config.get("torch_dtype") or config.get("dtype") or "float16"
+        return llama_config(config, dtype).to_dict()
+
+    def default_targets(self, config: Mapping[str, Any]) -> list[str]:
+        variant = detect_variant(config) if self.options.variant == "auto" else \
+            VARIANTS[self.options.variant]
+        return list(REMOTE_CODE_TARGETS if variant and not variant.convertible else LLAMA_TARGETS)
+
     def load(self, spec: ModelSection) -> LoadedModel:
         source = local_checkpoint(spec)
         variant = self.variant_of(source)

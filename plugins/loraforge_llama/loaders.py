@@ -89,3 +89,10 @@ class TinyLlamaLoader(ModelLoader):
         from loraforge_llama.tiny import tiny_llama_path
 
         return load_tokenizer(tiny_llama_path(**self.options.model_dump()), spec)
+
+    def model_config(self, spec: ModelSection) -> dict[str, Any] | None:
+        from loraforge_llama.tiny import tiny_llama_path
+
+        # the tiny model is built (once, cached) to know it: it is what load() reads
+        path = tiny_llama_path(**self.options.model_dump())
+        return super().model_config(spec.model_copy(update={"path": str(path)}))

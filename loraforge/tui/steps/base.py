@@ -47,6 +47,8 @@ class Step(VerticalScroll):
     """The recipe fields under "More settings"."""
     DESCRIPTIONS: ClassVar[dict[tuple[str, str], dict[str, str]]] = {}
     """A line for each choice of a field, shown for the one chosen."""
+    PANELS_AFTER: ClassVar[int | None] = None
+    """Show the live panels after this many of the main fields (None: after all of them)."""
     PLACEHOLDERS: ClassVar[dict[tuple[str, str], str]] = {}
     """What an empty input shows, where an example says more than the default."""
 
@@ -59,9 +61,12 @@ class Step(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(self.TITLE, classes="step-title")
         yield Static(self.INTRO, classes="step-intro")
-        for section, key in self.FIELDS:
+        split = len(self.FIELDS) if self.PANELS_AFTER is None else self.PANELS_AFTER
+        for section, key in self.FIELDS[:split]:
             yield self.field_widget(section, key)
         yield from self.compose_panels()
+        for section, key in self.FIELDS[split:]:
+            yield self.field_widget(section, key)
         if self.MORE:
             with Collapsible(title="More settings", classes="more-settings"):
                 for section, key in self.MORE:

@@ -17,6 +17,7 @@ class LoraStep(Step):
     INTRO = ("Low-rank matrices A and B are trained beside the frozen weights of the target "
              "modules: rank r sets their size, alpha / r their scale. The query and value "
              "projections are the classic choice; all-linear trains more, and costs more.")
+    PANELS_AFTER = 1
     FIELDS = (("lora", "targets"), ("lora", "r"), ("lora", "alpha"), ("lora", "dropout"),
               ("lora", "bias"))
 

@@ -30,6 +30,7 @@ class ModelStep(Step):
     TITLE = "Model"
     INTRO = ("The base model to adapt: a local checkpoint folder (the one with config.json), "
              "relative to the recipe's folder, or a hub id. Its weights stay frozen.")
+    PANELS_AFTER = 2
     FIELDS = (("model", "loader"), ("model", "path"), ("model", "quantization"),
               ("model", "dtype"), ("model", "trust_remote_code"))
     MORE = (("model", "revision"), ("model", "device_map"))

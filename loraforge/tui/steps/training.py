@@ -13,6 +13,7 @@ class TrainingStep(Step):
     TITLE = "Training"
     INTRO = ("How long to train and how. The effective batch is batch size × accumulation; "
              "the output folder must be new or empty, or hold an earlier run of this recipe.")
+    PANELS_AFTER = 4
     FIELDS = (("train", "epochs"), ("train", "max_steps"), ("train", "batch_size"),
               ("train", "grad_accum"), ("train", "learning_rate"), ("train", "lr_scheduler"),
               ("train", "precision"), ("train", "gradient_checkpointing"), ("train", "device"),

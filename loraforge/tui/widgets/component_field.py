@@ -109,9 +109,10 @@ class ComponentField(Vertical):
         """Show the recipe's problem with this field (kept until the field is on screen)."""
         self.problem = problem
         lines = self.query(".field-problem")
-        if not lines:
-            return
         text = getattr(self, "parse_problem", None) or problem
+        if not lines or getattr(self, "_shown", False) == (text,):
+            return  # restyling a form costs: only when its problem changed
+        self._shown = (text,)
         line = lines.first(Static)
         line.update(f"✗ {text}" if text else "")
         line.display = bool(text)

@@ -125,8 +125,9 @@ class FieldRow(Vertical):
         self.post_message(self.Focused(self))
 
     def _post(self, value: Any) -> None:
-        if value == self.value:
-            return  # set by the form itself, or back to what it was: nothing changed
+        shown_now = self.spec.default if self.value is None else self.value
+        if value == shown_now:
+            return  # the control showing what it was given (its first event): nothing changed
         self.value = value
         if self.descriptions:
             self.query_one(".component-description", Static).update(self._description())
@@ -138,9 +139,10 @@ class FieldRow(Vertical):
         """Show the recipe's problem with this field (kept until the field is on screen)."""
         self.problem = problem
         lines = self.query(".field-problem")
-        if not lines:
-            return
         text = getattr(self, "parse_problem", None) or problem
+        if not lines or getattr(self, "_shown", False) == (text,):
+            return  # restyling a form costs: only when its problem changed
+        self._shown = (text,)
         line = lines.first(Static)
         line.update(f"✗ {text}" if text else "")
         line.display = bool(text)
