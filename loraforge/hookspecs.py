@@ -37,7 +37,7 @@ import pluggy
 hookspec = pluggy.HookspecMarker("loraforge")
 hookimpl = pluggy.HookimplMarker("loraforge")
 
-API_VERSION = "1.0"
+API_VERSION = "1.1"
 """The version of the plugin contract: these hooks, the component base classes
 in :mod:`loraforge.components` and the values they exchange.
 
