@@ -70,6 +70,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
 
     from loraforge.engine import batches
     from loraforge.engine.data import check_columns, prepare
+    from loraforge.engine.fingerprints import base_model_record
     from loraforge.engine.model import prepare_model
     from loraforge.engine.session import new_session, open_run
     from loraforge.engine.sources import load_splits
@@ -108,6 +109,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     for line in data.log_lines(splits.train.name):
         say(line)
     record["data"] = data.record()
+    record["base_model"] = base_model_record(prepared.model)  # chat, eval, merge check it
     dataset = data.train
 
     session, changes = new_session(plan, args, start, record, dataset, prepared,
