@@ -6,11 +6,22 @@ import argparse
 import sys
 
 from loraforge import __version__
-from loraforge.cli import plugins_cmd, preview_cmd, run_cmd, validate_cmd
+from loraforge.cli import (
+    chat_cmd,
+    eval_cmd,
+    generate_cmd,
+    merge_cmd,
+    plugins_cmd,
+    preview_cmd,
+    report_cmd,
+    run_cmd,
+    validate_cmd,
+)
 from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
-SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd)
+SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, plugins_cmd, chat_cmd, generate_cmd, eval_cmd,
+               merge_cmd, report_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -68,6 +68,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
     quiet_libraries()  # before the imports below load bitsandbytes
     from transformers import set_seed
 
+    from loraforge.after.report import loss_png_after_run
     from loraforge.engine import batches
     from loraforge.engine.data import check_columns, prepare
     from loraforge.engine.fingerprints import base_model_record
@@ -153,5 +154,7 @@ def run_plan(plan: Plan, *, overwrite: bool = False, resume: bool = False,
         summary = {"output_dir": str(output_dir), "global_step": run.global_step,
                    "train_loss": run.train_loss, "runtime_s": run.runtime_s}
         session.finish(summary)
+        if (problem := loss_png_after_run(output_dir)) is not None:
+            say(problem)
     return run
 
