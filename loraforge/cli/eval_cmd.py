@@ -54,9 +54,9 @@ def print_evaluation(console, evaluation, answers=None, *, examples: int = 3) ->
 
     from loraforge.after.evaluation import perplexity
 
-    table = Table(title=f"{evaluation.samples:,} held-out samples of {evaluation.source} "
-                        f"({evaluation.trained_tokens:,} trained tokens)",
-                  title_justify="left", box=None, header_style="bold")
+    console.print(f"[bold]{evaluation.samples:,} held-out samples[/] of {evaluation.source} "
+                  f"({evaluation.trained_tokens:,} trained tokens)")
+    table = Table(box=None, header_style="bold")
     table.add_column("")
     table.add_column("loss", justify="right")
     table.add_column("perplexity", justify="right")
@@ -73,11 +73,12 @@ def print_evaluation(console, evaluation, answers=None, *, examples: int = 3) ->
     console.print(table)
     if answers is None or not answers.answers or examples <= 0:
         return
-    shown = Table(title="greedy answers", title_justify="left", box=None, header_style="bold")
-    for column in ("prompt", "expected", "base", "adapter"):
+    console.print("[bold]greedy answers[/]")
+    shown = Table(box=None, header_style="bold")
+    for column in ("prompt (its end)", "expected", "base", "adapter"):
         shown.add_column(column, overflow="fold")
     for answer in answers.answers[:examples]:
-        prompt = answer.prompt if len(answer.prompt) <= 70 else "…" + answer.prompt[-69:]
+        prompt = answer.prompt if len(answer.prompt) <= 40 else "…" + answer.prompt[-39:]
         shown.add_row(repr(prompt), repr(answer.expected), repr(answer.base or ""),
                       repr(answer.adapter))
     console.print(shown)
