@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -121,16 +121,24 @@ def shard_files(folder: Path) -> tuple[dict[str, str] | None, list[Path]]:
                      "(or their shards and index).")
 
 
-def read_shard(path: Path) -> dict[str, Any]:
-    """The tensors of one weight file (safetensors memory-mapped; .bin read whole)."""
+def read_shard(path: Path) -> Iterator[tuple[str, Any]]:
+    """The tensors of one weight file, one at a time (a .bin file is read whole first).
+
+    Taken one by one from a safetensors file, each input tensor is freed as
+    soon as its merged form is kept, so a shard is in memory about once.
+    """
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as file:
-            return {key: file.get_tensor(key) for key in file.keys()}
+            for key in file.keys():
+                yield key, file.get_tensor(key)
+        return
     import torch
 
-    return torch.load(path, map_location="cpu", weights_only=True)
+    tensors = torch.load(path, map_location="cpu", weights_only=True)
+    while tensors:
+        yield tensors.popitem()
 
 
 def rounding(quantization: str, dtype: Any) -> Callable[[Any], Any]:
@@ -252,7 +260,7 @@ def _write_merged(run: TrainedRun, plan: Any, folder: Path, config: dict[str, An
             "model.safetensors" if len(files) == 1
             else f"model-{number:05d}-of-{len(files):05d}.safetensors")
         merged: dict[str, Any] = {}
-        for key, tensor in read_shard(path).items():
+        for key, tensor in read_shard(path):
             stored = tensor.dtype
             if key in deltas:
                 delta = deltas[key]
