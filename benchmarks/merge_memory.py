@@ -1,16 +1,15 @@
-"""Peak memory of ``loraforge merge`` on many-shard models, against their largest shard.
+"""Peak memory of ``loraforge merge``, against the size of the shards it writes.
 
-LLaMAs of a few hundred MB (hidden 512, 8 and 24 layers) are saved in shards
-of at most --shard-mb, an adapter with LoRA on every linear layer is trained
-on each for one step, and the run is merged in a fresh process that measures
+LLaMAs of 88 and 248 MB (hidden 512, 8 and 24 layers) are saved in shards of
+8 MB or in one file, an adapter with LoRA on every linear layer is trained on
+each for one step, and each run is merged in a fresh process that measures
 its resident memory just before the merge and its peak during it. The same
 merge through peft (the whole model loaded, ``merge_and_unload``,
 ``save_pretrained``) is measured the same way. The target: loraforge's peak
-above its baseline follows the largest shard (about two of them: the merged
-shard and its serialized bytes, plus the adapter), not the model's total
-size; peft's follows the model.
+above its baseline follows the output shard size (``--max-shard-size``),
+not the model's size nor how the base is sharded; peft's follows the model.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/merge_memory.py [--shard-mb 8] [--layers 8 24]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/merge_memory.py [--out-shard-mb 16]
 """
 
 from __future__ import annotations
@@ -52,15 +51,16 @@ from loraforge.plugins import get_plugins
 get_plugins()
 run = open_run(sys.argv[1])
 """
-LORAFORGE_MERGE = "merge_run(run, sys.argv[2])"
+LORAFORGE_MERGE = "merge_run(run, sys.argv[2], max_shard_bytes=int(sys.argv[3]))"
 
 PEFT_SETUP = """
 from peft import PeftModel
 from transformers import AutoModelForCausalLM
 """
 PEFT_MERGE = """
-base = AutoModelForCausalLM.from_pretrained(sys.argv[3])
-PeftModel.from_pretrained(base, sys.argv[1]).merge_and_unload().save_pretrained(sys.argv[2])
+base = AutoModelForCausalLM.from_pretrained(sys.argv[3], dtype="auto")
+PeftModel.from_pretrained(base, sys.argv[1]).merge_and_unload().save_pretrained(
+    sys.argv[2], max_shard_size=int(sys.argv[4]))
 """
 
 
@@ -75,7 +75,7 @@ def build_base(folder: Path, layers: int, shard_mb: int) -> Path:
                          num_hidden_layers=layers, num_attention_heads=8, num_key_value_heads=8,
                          bos_token_id=1, eos_token_id=2, tie_word_embeddings=False)
     torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder, max_shard_size=f"{shard_mb}MB")
+    LlamaForCausalLM(config).save_pretrained(folder, max_shard_size=shard_mb * (1 << 20))
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).write_bytes((tiny / name).read_bytes())
     return folder
@@ -120,27 +120,35 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--layers", type=int, nargs="+", default=[8, 24],
                         help="model depths to measure (default 8 and 24)")
-    parser.add_argument("--shard-mb", type=int, default=8)
+    parser.add_argument("--shard-mb", type=int, nargs="+", default=[8, 1000],
+                        help="the base's shard sizes to measure, MB (default 8, and 1000: one file)")
+    parser.add_argument("--out-shard-mb", type=int, default=16,
+                        help="the merged model's largest shard, MB (default 16)")
     args = parser.parse_args()
     mib = 1 << 20
-    print(f"{'':36}{'peak above baseline MiB':>24}{'÷ largest shard':>17}{'seconds':>9}")
+    out_bytes = args.out_shard_mb * mib
+    print(f"merged into shards of at most {args.out_shard_mb} MiB")
+    print(f"{'':30}{'peak above baseline MiB':>24}{'÷ output shard':>16}{'seconds':>9}")
     for layers in args.layers:
-        with tempfile.TemporaryDirectory() as scratch:
-            scratch = Path(scratch)
-            base = build_base(scratch / "base", layers, args.shard_mb)
-            shards = sorted(base.glob("*.safetensors"))
-            largest = max(path.stat().st_size for path in shards)
-            total = sum(path.stat().st_size for path in shards)
-            train_adapter(base, scratch / "run")
-            ours = measure(LORAFORGE_SETUP, LORAFORGE_MERGE, str(scratch / "run"),
-                           str(scratch / "a"))
-            theirs = measure(PEFT_SETUP, PEFT_MERGE, str(scratch / "run"), str(scratch / "b"),
-                             str(base))
-        print(f"{total / mib:.0f} MiB model, {len(shards)} shards, largest {largest / mib:.1f} MiB")
-        for label, result in (("  loraforge merge", ours), ("  peft merge_and_unload", theirs)):
-            extra = (result["peak"] - result["before"]) / mib
-            print(f"{label:36}{extra:24.1f}{extra * mib / largest:17.2f}"
-                  f"{result['seconds']:9.1f}")
+        for shard_mb in args.shard_mb:
+            with tempfile.TemporaryDirectory() as scratch:
+                scratch = Path(scratch)
+                base = build_base(scratch / "base", layers, shard_mb)
+                shards = sorted(base.glob("*.safetensors"))
+                largest = max(path.stat().st_size for path in shards)
+                total = sum(path.stat().st_size for path in shards)
+                train_adapter(base, scratch / "run")
+                ours = measure(LORAFORGE_SETUP, LORAFORGE_MERGE, str(scratch / "run"),
+                               str(scratch / "a"), str(out_bytes))
+                theirs = measure(PEFT_SETUP, PEFT_MERGE, str(scratch / "run"), str(scratch / "b"),
+                                 str(base), str(out_bytes))
+            print(f"base: {total / mib:.0f} MiB in {len(shards)} shard(s), the largest "
+                  f"{largest / mib:.0f} MiB")
+            for label, result in (("  loraforge merge", ours),
+                                  ("  peft merge_and_unload", theirs)):
+                extra = (result["peak"] - result["before"]) / mib
+                print(f"{label:30}{extra:24.1f}{extra / args.out_shard_mb:16.2f}"
+                      f"{result['seconds']:9.1f}")
 
 if __name__ == "__main__":
     main()

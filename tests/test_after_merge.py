@@ -44,6 +44,11 @@ print(json.dumps(out))
 """
 
 
+@pytest.fixture(autouse=True)
+def wide_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")
+
+
 def stock_logits(folders: list[str]) -> dict[str, torch.Tensor]:
     code = STOCK_LOAD.format(site=sysconfig.get_paths()["purelib"], folders=folders,
                              prompts=PROMPTS)

@@ -1,16 +1,16 @@
-"""Merging a run's LoRA adapter into its base model's weights, one shard at a time.
+"""Merging a run's LoRA adapter into its base model's weights, a tensor at a time.
 
-The merged model is a plain checkpoint (safetensors shards laid out as the
-base's, their index, ``config.json``, the run's tokenizer, a generation
-config and a model card) that ``AutoModelForCausalLM.from_pretrained``
+The merged model is a plain checkpoint (safetensors shards of at most 2 GB
+and their index, ``config.json``, the run's tokenizer, a generation config
+and a model card) that ``AutoModelForCausalLM.from_pretrained``
 loads without loraforge or peft. For a Baichuan-7B run it is the LLaMA
 checkpoint the loader converted the base to, so LLaMA runtimes load it.
 
 It is never merged into int8 or nf4 weights: the base's own full-precision
 shards are read from its checkpoint folder, whatever the run loaded them
 as, and each targeted weight gets ``scale · B @ A`` added in float32. One
-shard is in memory at a time, so a 7B merge needs about its largest shard
-of RAM, not the whole model. ``rounded`` instead adds the deltas to the base
+output shard is in memory at a time (:mod:`loraforge.after.shards`), so a 7B
+merge needs a few GB of RAM, not the whole model. ``rounded`` instead adds the deltas to the base
 weights as a quantized run saw them (rounded through nf4 or int8 and back):
 closer to what was trained, with the quantization error kept in every weight.
 """
@@ -20,19 +20,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from loraforge.after.models import base_folder, bind_run
 from loraforge.after.runs import TrainedRun
+from loraforge.after.shards import DEFAULT_MAX_BYTES, ShardWriter, read_tensors, weight_files
 from loraforge.errors import ModelError, OutputError
 from loraforge.plugins import Plugins
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
-INDEX = "model.safetensors.index.json"
-BIN_INDEX = "pytorch_model.bin.index.json"
 PREFIX = "base_model.model."
 # the modules bitsandbytes leaves unquantized in a LLaMA-architecture model
 UNQUANTIZED = ("embed_tokens", "lm_head", "norm")
@@ -106,41 +105,6 @@ def _check_adapter_config(adapter: Path, config: dict[str, Any]) -> None:
         )
 
 
-def shard_files(folder: Path) -> tuple[dict[str, str] | None, list[Path]]:
-    """The base's weight map (None for a single file) and its weight files, in order."""
-    for index_name in (INDEX, BIN_INDEX):
-        index = folder / index_name
-        if index.is_file():
-            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
-            return weight_map, [folder / name for name in sorted(set(weight_map.values()))]
-    for name in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / name).is_file():
-            return None, [folder / name]
-    raise ModelError(f"no weights found in {folder}", where="model.path",
-                     hint="The base's folder must hold model.safetensors or pytorch_model.bin "
-                     "(or their shards and index).")
-
-
-def read_shard(path: Path) -> Iterator[tuple[str, Any]]:
-    """The tensors of one weight file, one at a time (a .bin file is read whole first).
-
-    Taken one by one from a safetensors file, each input tensor is freed as
-    soon as its merged form is kept, so a shard is in memory about once.
-    """
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        with safe_open(str(path), framework="pt") as file:
-            for key in file.keys():
-                yield key, file.get_tensor(key)
-        return
-    import torch
-
-    tensors = torch.load(path, map_location="cpu", weights_only=True)
-    while tensors:
-        yield tensors.popitem()
-
-
 def rounding(quantization: str, dtype: Any) -> Callable[[Any], Any]:
     """Weights as a run with ``quantization`` saw them: quantized as bitsandbytes does, and back.
 
@@ -193,13 +157,14 @@ def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
 
 def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
               overwrite: bool = False, base: str | Path | None = None, rounded: bool = False,
-              plugins: Plugins | None = None,
+              plugins: Plugins | None = None, max_shard_bytes: int = DEFAULT_MAX_BYTES,
               on_shard: Callable[[int, int, str], None] | None = None) -> MergeResult:
     """Merge the run's adapter into its base and write the merged model to ``out_dir``.
 
     ``dtype`` is what the merged weights are stored as (``auto``: each as the
-    base stores it). ``on_shard(number, of, name)`` is told of each shard as
-    it is written. Everything is written to a staging folder beside
+    base stores it); they are written in shards of at most ``max_shard_bytes``.
+    ``on_shard(number, of, name)`` is told of each of the base's weight files
+    once it is merged. Everything is written to a staging folder beside
     ``out_dir`` and renamed into place, so a failed merge writes nothing.
     """
     out_dir = Path(out_dir).expanduser()
@@ -232,7 +197,8 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
     staging.mkdir()
     try:
         result = _write_merged(run, plan, folder, config, staging, dtype=dtype,
-                               rounded=quantization if rounded else None, on_shard=on_shard)
+                               rounded=quantization if rounded else None,
+                               max_shard_bytes=max_shard_bytes, on_shard=on_shard)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
@@ -243,24 +209,18 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
 
 
 def _write_merged(run: TrainedRun, plan: Any, folder: Path, config: dict[str, Any], staging: Path,
-                  *, dtype: str, rounded: str | None,
+                  *, dtype: str, rounded: str | None, max_shard_bytes: int,
                   on_shard: Callable[[int, int, str], None] | None) -> MergeResult:
     import torch
-    from safetensors.torch import save_file
 
     deltas, replaced = adapter_deltas(run.adapter, run.adapter_config())
-    weight_map, files = shard_files(folder)
+    files = weight_files(folder)
     target = None if dtype == "auto" else getattr(torch, dtype)
     round_weight = rounding(rounded, _loaded_dtype(plan, run)) if rounded else None
-    written: dict[str, str] = {}
-    total = 0
+    writer = ShardWriter(staging, max_shard_bytes)
     applied: set[str] = set()
     for number, path in enumerate(files, start=1):
-        name = path.name if path.suffix == ".safetensors" else (
-            "model.safetensors" if len(files) == 1
-            else f"model-{number:05d}-of-{len(files):05d}.safetensors")
-        merged: dict[str, Any] = {}
-        for key, tensor in read_shard(path):
+        for key, tensor in read_tensors(path):
             stored = tensor.dtype
             if key in deltas:
                 delta = deltas[key]
@@ -277,13 +237,9 @@ def _write_merged(run: TrainedRun, plan: Any, folder: Path, config: dict[str, An
                 tensor = round_weight(tensor.float()).to(stored)
             if target is not None and tensor.is_floating_point():
                 tensor = tensor.to(target)
-            merged[key] = tensor.contiguous()
-            written[key] = name
-            total += tensor.numel() * tensor.element_size()
-        save_file(merged, str(staging / name), metadata={"format": "pt"})
-        del merged  # one shard in memory at a time
+            writer.add(key, tensor)
         if on_shard is not None:
-            on_shard(number, len(files), name)
+            on_shard(number, len(files), path.name)
     missing = sorted((set(deltas) | set(replaced)) - applied)
     if missing:
         raise ModelError(
@@ -292,14 +248,12 @@ def _write_merged(run: TrainedRun, plan: Any, folder: Path, config: dict[str, An
             + ", which the adapter was trained on", where="model.path",
             hint="The base is not the model the adapter was trained on; give that one with --base.",
         )
-    if weight_map is not None or len(files) > 1:
-        index = {"metadata": {"total_size": total}, "weight_map": dict(sorted(written.items()))}
-        (staging / INDEX).write_text(json.dumps(index, indent=2) + "\n", encoding="utf-8")
+    shards = writer.close()
     _write_config(config, folder, staging, dtype)
     _write_tokenizer_and_generation(run, folder, staging)
     stored_dtype = dtype if dtype != "auto" else str(config.get("dtype") or config.get(
         "torch_dtype") or "as stored")
-    result = MergeResult(staging, folder, len(files), len(applied), stored_dtype, rounded)
+    result = MergeResult(staging, folder, shards, len(applied), stored_dtype, rounded)
     from loraforge.after.model_card import model_card
 
     (staging / "README.md").write_text(model_card(run, plan, result), encoding="utf-8")

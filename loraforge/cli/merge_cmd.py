@@ -21,12 +21,31 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"),
                         default="auto", help="how to store the merged weights (default auto: "
                         "as the base stores them)")
+    parser.add_argument("--max-shard-size", default="2GB", metavar="SIZE", type=size_in_bytes,
+                        help="largest safetensors file to write, e.g. 500MB or 5GB (default 2GB); "
+                        "the merge needs about twice this in RAM")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace OUT_DIR and everything in it")
     parser.add_argument("--rounded-base", action="store_true",
                         help="for a run trained on an 8-bit or 4-bit base: merge into the base "
                         "weights rounded as that run saw them (see docs/after-training.md)")
     parser.set_defaults(handler=handle)
+
+
+def size_in_bytes(text: str) -> int:
+    """``500MB``, ``2GB`` or a number of bytes, as an int."""
+    units = {"KB": 1024, "MB": 1024**2, "GB": 1024**3}
+    number, unit = text.strip().upper(), 1
+    for suffix, factor in units.items():
+        if number.endswith(suffix):
+            number, unit = number[: -len(suffix)], factor
+    try:
+        size = int(float(number) * unit)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (e.g. 500MB or 2GB)") from None
+    if size <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0")
+    return size
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -39,8 +58,8 @@ def handle(args: argparse.Namespace) -> int:
     run = open_run(args.run_dir)
     result = merge_run(
         run, args.out_dir, dtype=args.dtype, overwrite=args.overwrite, base=args.base,
-        rounded=args.rounded_base,
-        on_shard=lambda number, of, name: console.print(f"[dim]merged shard {number}/{of}: {name}[/]"),
+        rounded=args.rounded_base, max_shard_bytes=args.max_shard_size,
+        on_shard=lambda number, of, name: console.print(f"[dim]merged {name} ({number}/{of})[/]"),
     )
     into = f" (into the {result.rounded}-rounded base)" if result.rounded else ""
     console.print(f"[green]✓[/] merged {result.merged} weights of {result.base}{into} with the "
