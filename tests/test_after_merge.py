@@ -83,6 +83,8 @@ def merged(runs, tmp_path_factory):
     folder = tmp_path_factory.mktemp("merged")
     out = {bits: merge_run(run, folder / bits).out_dir for bits, run in runs.items()}
     out["4bit-rounded"] = merge_run(runs["4bit"], folder / "4bit-rounded", rounded=True).out_dir
+    out["none-sharded"] = merge_run(runs["none"], folder / "none-sharded",
+                                    max_shard_bytes=1 << 20).out_dir
     return out
 
 
@@ -106,6 +108,19 @@ def test_a_merged_model_loads_without_loraforge_and_equals_base_plus_adapter(
         bits, runs, merged, loaded):
     got = loaded[str(merged[bits])]
     assert (got - full_precision(runs[bits])).abs().max() < 1e-4
+
+
+def test_a_merged_model_is_written_in_shards_of_at_most_the_size_asked(runs, merged, loaded):
+    folder = merged["none-sharded"]
+    shards = sorted(folder.glob("model-*-of-*.safetensors"))
+    assert len(shards) > 2 and not (folder / "model.safetensors").exists()
+    index = json.loads((folder / "model.safetensors.index.json").read_text())
+    assert set(index["weight_map"].values()) == {path.name for path in shards}
+    # a shard holds one tensor larger than the limit, or tensors adding up to no more than it
+    header_bytes = 64 * 1024
+    assert all(path.stat().st_size <= (1 << 20) + header_bytes or len(
+        [k for k, v in index["weight_map"].items() if v == path.name]) == 1 for path in shards)
+    assert torch.equal(loaded[str(folder)], loaded[str(merged["none"])])
 
 
 def test_merging_a_4bit_run_into_its_rounded_base_reproduces_what_was_trained(runs, merged, loaded):
