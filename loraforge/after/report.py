@@ -105,7 +105,7 @@ def summarize(folder: str | Path) -> RunSummary:
     facts: dict[str, str] = {"status": str(record.get("status"))}
     facts["model"] = " · ".join(str(part) for part in (
         record.get("components", {}).get("model.loader", "?"), model.get("path"),
-        model.get("quantization", "none")) if part)
+        f"quantization {model.get('quantization', 'none')}") if part)
     targets = record.get("targets") or lora.get("targets")
     facts["lora"] = (f"r={lora.get('r')} alpha={lora.get('alpha')} dropout={lora.get('dropout')} "
                      f"on {', '.join(targets) if isinstance(targets, list) else targets}")
