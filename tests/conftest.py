@@ -48,3 +48,18 @@ def labelled_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("labelled")
     path = write_recipe(folder, labelled_recipe(REVIEWS, folder / "out"))
     return run_recipe(load_recipe(path), plugins=plugins())
+
+
+@pytest.fixture(scope="session")
+def labelled_model(labelled_run):
+    """``labelled_run`` loaded as chat, generate and eval load it (a ``TrainedModel``)."""
+    from loraforge.after.models import load_trained
+    from loraforge.after.runs import open_run
+
+    return load_trained(open_run(labelled_run.output_dir))
+
+
+@pytest.fixture
+def wide_terminal(monkeypatch):
+    """Error panels that rich does not wrap, so a test can read a message on one line."""
+    monkeypatch.setenv("COLUMNS", "300")

@@ -10,33 +10,23 @@ from tiny_runs import plugins as tiny_plugins
 from tiny_runs import recipe as tiny_recipe
 
 from loraforge.after.evaluation import answer_rows, eval_rows, evaluate_rows, perplexity
-from loraforge.after.models import load_trained
-from loraforge.after.runs import open_run
 from loraforge.cli import main
 from loraforge.engine.run import run_recipe
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
-@pytest.fixture(scope="module")
-def trained(labelled_run):
-    return load_trained(open_run(labelled_run.output_dir))
-
-
-def test_the_adapters_loss_is_the_runs_own_final_evaluation(trained, labelled_run):
-    recorded = trained.run.record["eval_metrics"]["eval_loss"]
-    evaluation = evaluate_rows(trained, eval_rows(trained))
+def test_the_adapters_loss_is_the_runs_own_final_evaluation(labelled_model, labelled_run):
+    recorded = labelled_model.run.record["eval_metrics"]["eval_loss"]
+    evaluation = evaluate_rows(labelled_model, eval_rows(labelled_model))
     assert evaluation.adapter_loss == pytest.approx(recorded, abs=1e-4)
-    assert evaluation.samples == trained.run.record["data"]["eval"]["samples"] == 60
+    assert evaluation.samples == labelled_model.run.record["data"]["eval"]["samples"] == 60
     assert evaluation.base_loss > evaluation.adapter_loss + 1
     assert perplexity(evaluation.adapter_loss) < perplexity(evaluation.base_loss)
 
 
-def test_the_adapter_answers_the_held_out_reviews_right_far_more_often(trained):
-    answers = answer_rows(trained, eval_rows(trained))
+def test_the_adapter_answers_the_held_out_reviews_right_far_more_often(labelled_model):
+    answers = answer_rows(labelled_model, eval_rows(labelled_model))
     assert len(answers.answers) == 60
     assert answers.accuracy("adapter") >= 0.8
     assert answers.accuracy("base") <= 0.3

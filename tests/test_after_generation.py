@@ -8,33 +8,24 @@ import json
 import pytest
 
 from loraforge.after.generation import Sampling, complete
-from loraforge.after.models import load_trained
 from loraforge.after.prompts import message_row, render
-from loraforge.after.runs import open_run
 from loraforge.cli import main
+
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 REVIEWS = ["A superb, moving film. I loved every minute of it.",
            "Painfully dull. The script is weak and the acting is wooden."]
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
-
-
-@pytest.fixture(scope="module")
-def trained(labelled_run):
-    return load_trained(open_run(labelled_run.output_dir))
 
 
 def prompt_ids(trained, text):
     return render(trained.formatter, message_row(trained.formatter, text), trained.tokenizer).ids
 
 
-def test_answers_stop_at_eos_well_within_the_token_limit(trained):
+def test_answers_stop_at_eos_well_within_the_token_limit(labelled_model):
+    model, tokenizer = labelled_model.model, labelled_model.tokenizer
     for review, label in zip(REVIEWS, ("positive", "negative")):
         pieces = []
-        completion = complete(trained.model, trained.tokenizer, prompt_ids(trained, review),
+        completion = complete(model, tokenizer, prompt_ids(labelled_model, review),
                               Sampling(max_new_tokens=32), on_text=pieces.append)
         assert completion.stopped == "eos"
         assert completion.tokens <= 3  # the label, then EOS
@@ -42,19 +33,21 @@ def test_answers_stop_at_eos_well_within_the_token_limit(trained):
         assert "".join(pieces) == completion.text  # streamed as it was written
 
 
-def test_without_the_adapter_the_base_answers_differently(trained):
-    ids = prompt_ids(trained, REVIEWS[0])
-    base = complete(trained.model, trained.tokenizer, ids, Sampling(max_new_tokens=8), base=True)
+def test_without_the_adapter_the_base_answers_differently(labelled_model):
+    model, tokenizer = labelled_model.model, labelled_model.tokenizer
+    ids = prompt_ids(labelled_model, REVIEWS[0])
+    base = complete(model, tokenizer, ids, Sampling(max_new_tokens=8), base=True)
     assert base.text.strip() not in ("positive", "negative")
     # and the adapter is back on afterwards
-    assert complete(trained.model, trained.tokenizer, ids, Sampling()).text == " positive"
+    assert complete(model, tokenizer, ids, Sampling()).text == " positive"
 
 
-def test_a_seed_makes_sampling_repeat(trained):
-    ids = prompt_ids(trained, REVIEWS[0])
+def test_a_seed_makes_sampling_repeat(labelled_model):
+    model, tokenizer = labelled_model.model, labelled_model.tokenizer
+    ids = prompt_ids(labelled_model, REVIEWS[0])
     sampling = Sampling(max_new_tokens=12, temperature=1.5, seed=7)
-    first = complete(trained.model, trained.tokenizer, ids, sampling, base=True)
-    assert complete(trained.model, trained.tokenizer, ids, sampling, base=True) == first
+    first = complete(model, tokenizer, ids, sampling, base=True)
+    assert complete(model, tokenizer, ids, sampling, base=True) == first
 
 
 def test_generate_prints_the_answer_to_a_typed_prompt(labelled_run, capsys):

@@ -19,6 +19,8 @@ from loraforge.cli import main
 from loraforge.engine.run import run_recipe
 from loraforge.recipe import load_recipe
 
+pytestmark = pytest.mark.usefixtures("wide_terminal")
+
 PROMPTS = ["Review: A superb, moving film.\nSentiment:", "Review: Dull and far too long.\nSentiment:",
            "The weather today is"]
 # loads each merged model with nothing but the installed libraries: no loraforge, no peft
@@ -42,11 +44,6 @@ for folder in {folders!r}:
                        for p in {prompts!r}]
 print(json.dumps(out))
 """
-
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
 
 
 def stock_logits(folders: list[str]) -> dict[str, torch.Tensor]:

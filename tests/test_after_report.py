@@ -14,10 +14,7 @@ from loraforge.after import report
 from loraforge.cli import main
 from loraforge.engine.run import run_recipe
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def png_size(path) -> tuple[int, int]:

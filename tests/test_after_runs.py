@@ -16,10 +16,7 @@ from loraforge.engine.run import run_recipe
 from loraforge.errors import RunFolderError
 from loraforge.recipe import load_recipe
 
-
-@pytest.fixture(autouse=True)
-def wide_terminal(monkeypatch):
-    monkeypatch.setenv("COLUMNS", "300")
+pytestmark = pytest.mark.usefixtures("wide_terminal")
 
 
 def error_of(capsys, argv) -> str:

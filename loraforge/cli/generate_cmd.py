@@ -26,9 +26,9 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "generate", parents=[common], help="generate answers with a trained adapter",
         description="Answer prompts with the run's adapter, each prompt formatted by the "
-        "run's formatter as in training. With --prompt and no --json or --out, the answer is "
-        "printed as it is written; otherwise one JSON object per prompt (prompt, completion, "
-        "tokens, stopped: eos or length).",
+        "run's formatter as in training. With --prompt alone, the answer is printed as it is "
+        "written; with --file, --json, --out or --compare, one JSON object per prompt (prompt, "
+        "completion, tokens, stopped: eos or length, and the base's answer with --compare).",
     )
     add_run_arguments(parser)
     source = parser.add_mutually_exclusive_group(required=True)
@@ -55,7 +55,7 @@ def handle(args: argparse.Namespace) -> int:
     else:
         prompts = [(line, render(formatter, row, tokenizer, where=f"{args.file}, line {line}"))
                    for line, row in read_rows(args.file)]
-    plain = args.prompt is not None and not args.json and args.out is None
+    plain = args.prompt is not None and not (args.json or args.out or args.compare)
     if plain:
         completion = complete(trained.model, tokenizer, prompts[0][1].ids, sampling,
                               on_text=lambda text: print(text, end="", flush=True))
