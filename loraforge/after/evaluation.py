@@ -140,7 +140,7 @@ class Answers:
 
 
 def answer_rows(trained: TrainedModel, rows: Rows, *, base: bool = True,
-                limit: int | None = None, extra_tokens: int = 8) -> Answers:
+                limit: int | None = None, extra_tokens: int = 6) -> Answers:
     """Greedy answers of the adapter (and the base) to the rows' prompts, scored exactly.
 
     Each answer may run ``extra_tokens`` past the expected answer's length,
