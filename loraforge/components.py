@@ -191,6 +191,60 @@ class DatasetFormatter(Component):
     def format(self, row: Mapping[str, Any]) -> Sample:
         raise NotImplementedError
 
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        """What the model is shown before it writes the row's (last) completion.
+
+        ``chat``, ``generate`` and ``eval`` prompt the trained model with it, so it
+        must be the start of ``format(row)``, segment for segment: the engine
+        tokenizes segment by segment, and a prompt split differently would be
+        tokens the model never saw. The row may lack the columns that feed only
+        the completion (a user's prompt has no answer yet).
+
+        The default fills each column of ``columns()`` the row lacks with a
+        placeholder, formats it, and keeps the segments before the last trained
+        one; a prompt that would contain a placeholder is a :class:`RowError`
+        naming the missing column.
+        """
+        missing = [column for column in sorted(self.columns()) if column not in row]
+        filled = {**{column: _placeholder(column) for column in missing}, **row}
+        segments = self.format(filled).segments
+        last = max((i for i, s in enumerate(segments) if s.trained), default=None)
+        if last is None:
+            raise RowError("the formatter trains on nothing of this row, so it has no completion "
+                           "to prompt for")
+        kept = segments[:last]
+        text = "".join(s.text for s in kept)
+        for column in missing:
+            if _placeholder(column) in text:
+                raise RowError(f"the prompt needs column {column!r}", column=column)
+        if not text:
+            raise RowError("the formatter trains on the whole row, so nothing of it is a prompt")
+        return Sample(kept)
+
+    def input_row(self, text: str, history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """The row a message typed by a user becomes, to be passed to :meth:`prompt`.
+
+        ``history`` holds the earlier exchanges of a conversation, as (message,
+        answer) pairs; a formatter whose rows are not conversations ignores it.
+        The default puts ``text`` in the formatter's only column and raises
+        :class:`RowError` when ``columns()`` names more than one.
+        """
+        columns = sorted(self.columns())
+        if len(columns) != 1:
+            raise RowError(
+                f"cannot tell which of the columns {', '.join(repr(c) for c in columns) or '(none)'}"
+                " a typed message goes in"
+            )
+        return {columns[0]: text}
+
+
+def _placeholder(column: str) -> str:
+    """What :meth:`DatasetFormatter.prompt` puts in a column the row lacks.
+
+    Invisible separators around it keep it from being anything a real row holds.
+    """
+    return f"\u2063{column}\u2063"
+
 
 @dataclass
 class RunInfo:

@@ -98,3 +98,21 @@ class ResumeError(LoraforgeError):
     """A checkpoint cannot be continued with this recipe or this data."""
 
     title = "Cannot resume"
+
+
+class RunFolderError(LoraforgeError):
+    """A folder given as a run is not a finished run (or a checkpoint of one)."""
+
+    title = "Not a finished run"
+
+
+class BaseModelError(ModelError):
+    """The base model a run trained on is not where it was, or is not the same any more."""
+
+    title = "Base model changed"
+
+
+class MissingPackageError(LoraforgeError):
+    """Something the recipe or the command asks for needs a package that is not installed."""
+
+    title = "Missing package"

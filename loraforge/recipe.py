@@ -277,6 +277,12 @@ class TrainSection(Section):
         default_factory=lambda: [ComponentRef(name="console"), ComponentRef(name="metrics")],
         title="Callbacks", description="Training callbacks, by name or with options.",
     )
+    report_to: list[str] = Field(
+        default_factory=list, title="Report to",
+        description='Logging integrations of transformers\' Trainer to send metrics to as well, '
+        'by name, e.g. ["tensorboard"] (event files in the output directory\'s tensorboard/); '
+        "each needs its own package installed.",
+    )
 
 
 class OutputSection(Section):

@@ -32,3 +32,34 @@ def llama():
         num_key_value_heads=4, vocab_size=256,
     )
     return transformers.LlamaForCausalLM(config)
+
+
+@pytest.fixture(scope="session")
+def labelled_run(tmp_path_factory):
+    """A finished run of the tiny LLaMA taught to answer a review's label and stop.
+
+    Shared by the tests of what comes after training; they must not change its folder.
+    """
+    from tiny_runs import REVIEWS, labelled_recipe, plugins, write_recipe
+
+    from loraforge.engine.run import run_recipe
+    from loraforge.recipe import load_recipe
+
+    folder = tmp_path_factory.mktemp("labelled")
+    path = write_recipe(folder, labelled_recipe(REVIEWS, folder / "out"))
+    return run_recipe(load_recipe(path), plugins=plugins())
+
+
+@pytest.fixture(scope="session")
+def labelled_model(labelled_run):
+    """``labelled_run`` loaded as chat, generate and eval load it (a ``TrainedModel``)."""
+    from loraforge.after.models import load_trained
+    from loraforge.after.runs import open_run
+
+    return load_trained(open_run(labelled_run.output_dir))
+
+
+@pytest.fixture
+def wide_terminal(monkeypatch):
+    """Error panels that rich does not wrap, so a test can read a message on one line."""
+    monkeypatch.setenv("COLUMNS", "300")

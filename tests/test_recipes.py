@@ -60,6 +60,11 @@ def test_the_quickstart_runs_end_to_end_from_the_command_line(tmp_path):
     events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     losses = [e["loss"] for e in events if e.get("event") == "log" and "loss" in e]
     assert len(losses) >= 5 and losses[-1] < losses[0]
+    # the recipe ends by setting the base beside the adapter on the held-out reviews
+    shown = " ".join(result.stdout.split())
+    assert "60 held-out samples of" in shown and "right answers" in shown
+    assert "base" in shown and "adapter" in shown and "greedy answers" in shown
+    assert (out / "loss.png").is_file()
 
 
 SEVEN_B = {"llama-7b-imdb-8bit.toml": "llama-2-7b.json",

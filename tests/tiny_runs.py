@@ -77,3 +77,24 @@ def write_checkpoint_files(folder: Path) -> Path:
     for name in ("optimizer.pt", "scheduler.pt", "rng_state.pth"):
         torch.save({"state": [1, 2, 3]}, folder / name)
     return folder
+
+
+def labelled_recipe(data: Path, out: Path) -> dict:
+    """The tiny LLaMA learning to answer a review's label (and stop), a fifth of the rows held out."""
+    recipe = tiny_recipe(data, out)
+    recipe["data"].update(
+        eval_fraction=0.2, max_length=64,
+        formatter={"name": "template", "template": "Review: {text}\nSentiment:",
+                   "completion": " {label}"},
+    )
+    recipe["lora"].update(r=8, alpha=16)
+    del recipe["train"]["max_steps"]
+    recipe["train"].update(epochs=2, learning_rate=1e-2, logging_steps=5)
+    return recipe
+
+
+def write_recipe(folder: Path, recipe: dict) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "recipe.toml"
+    path.write_text(tomli_w.dumps(recipe))
+    return path

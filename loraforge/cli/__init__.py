@@ -7,11 +7,16 @@ import sys
 
 from loraforge import __version__
 from loraforge.cli import (
+    chat_cmd,
     doctor_cmd,
     estimate_cmd,
+    eval_cmd,
+    generate_cmd,
     inspect_cmd,
+    merge_cmd,
     plugins_cmd,
     preview_cmd,
+    report_cmd,
     run_cmd,
     validate_cmd,
     wizard_cmd,
@@ -20,7 +25,7 @@ from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
 SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, inspect_cmd, estimate_cmd, doctor_cmd,
-               plugins_cmd, wizard_cmd)
+               plugins_cmd, chat_cmd, generate_cmd, eval_cmd, merge_cmd, report_cmd, wizard_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,4 +1,4 @@
-"""What a checkpoint was trained with: the recipe's training settings and the data, as hashes.
+"""What a checkpoint was trained with: the recipe's training settings, the data, the base model.
 
 A checkpoint only makes sense for the model, adapter, optimizer settings and
 samples it was trained on. Settings that do not change what is learned
@@ -8,12 +8,17 @@ its resumption; the micro-batch and accumulation count only count through
 their product, the effective batch, so a run that ran out of memory can go
 on with a smaller micro-batch. ``[data]`` is left out too: the data
 fingerprint covers it, since it hashes the tokenized samples themselves.
+
+The base model's checkpoint folder is fingerprinted too (recorded in run.json),
+so that using an adapter later on another base is refused rather than silently
+wrong.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 
 from loraforge.recipe import Recipe
@@ -91,3 +96,50 @@ def _hash_array(digest: Any, array: Any) -> None:
         digest.update(array.to_numpy(zero_copy_only=False).tobytes())
     else:  # strings and anything rarer: slower, but exact
         digest.update(json.dumps(array.to_pylist(), default=str).encode())
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
+EDGE_BYTES = 1 << 20
+
+
+def checkpoint_fingerprint(folder: Path) -> str:
+    """A hash of a model checkpoint folder's config and weights, read in milliseconds.
+
+    ``config.json`` and any weight index are hashed whole; each weight file by
+    its name, size and first and last MiB (where a safetensors header lists
+    every tensor's offsets). Neither the folder's path nor modification times
+    count, so a copy moved elsewhere keeps its fingerprint, and a re-saved or
+    retrained one does not.
+    """
+    digest = hashlib.sha256()
+    for path in sorted(folder.iterdir()):
+        if not path.is_file():
+            continue
+        name = path.name
+        if name == "config.json" or name.endswith(".index.json"):
+            digest.update(f"{name}\n".encode())
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        elif name.endswith(WEIGHT_SUFFIXES):
+            size = path.stat().st_size
+            digest.update(f"{name} {size}\n".encode())
+            with path.open("rb") as file:
+                digest.update(file.read(EDGE_BYTES))
+                if size > EDGE_BYTES:
+                    file.seek(max(size - EDGE_BYTES, EDGE_BYTES))
+                    digest.update(file.read(EDGE_BYTES))
+    return digest.hexdigest()[:16]
+
+
+def base_model_record(model: Any) -> dict[str, Any]:
+    """Where the base weights of ``model`` (a peft model or a plain one) were loaded from.
+
+    ``path`` is the checkpoint folder the loader handed to transformers (for a
+    converted family, the converted checkpoint), ``fingerprint`` its
+    :func:`checkpoint_fingerprint`, or None when it is not a local folder.
+    """
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    source = str(getattr(base, "name_or_path", "") or "")
+    folder = Path(source).expanduser() if source else None
+    if folder is None or not (folder / "config.json").is_file():
+        return {"path": source or None, "fingerprint": None}
+    return {"path": str(folder.resolve()), "fingerprint": checkpoint_fingerprint(folder)}

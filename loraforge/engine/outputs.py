@@ -2,7 +2,8 @@
 
 A finished run leaves ``adapter_model.safetensors`` and ``adapter_config.json``
 (stock PEFT), the tokenizer files, the resolved ``recipe.toml``, ``run.json``,
-``metrics.jsonl`` and ``checkpoints/``. Only process 0 writes any of them.
+``metrics.jsonl``, ``loss.png`` and ``checkpoints/`` (and ``tensorboard/`` when
+``train.report_to`` asks for it). Only process 0 writes any of them.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ RUN_OUTPUTS = (
     "adapter_model.safetensors", ADAPTER_CONFIG, "recipe.toml", RUN_FILE,
     "metrics.jsonl", "events.jsonl", "loss.png", "README.md", "checkpoints", "tokenizer.json",
     "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model", "chat_template.jinja",
-    ".loraforge-reserve",
+    ".loraforge-reserve", "tensorboard",
 )
 # what a run leaves while it writes: temporary files, staged adapters (named by process)
 TEMPORARY = (".*.tmp", ".adapter.*.partial", ".adapter.partial")

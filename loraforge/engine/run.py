@@ -277,9 +277,13 @@ class Run:
                                f"LoRA r={lora.r} on {', '.join(prepared.targets)}: "
                                f"{prepared.trainable_parameters:,} trainable of "
                                f"{prepared.total_parameters:,} parameters ({100 * share:.2f}%)"))
+            from loraforge.engine.fingerprints import base_model_record
+
             self.record.update(targets=prepared.targets, quantized=prepared.quantized,
                                trainable_parameters=prepared.trainable_parameters,
-                               total_parameters=prepared.total_parameters)
+                               total_parameters=prepared.total_parameters,
+                               # chat, eval and merge check that the base is still this one
+                               base_model=base_model_record(prepared.model))
         return prepared
 
     def tokenize(self, plan: Plan, splits: Any, prepared: Any) -> Any:
@@ -348,6 +352,12 @@ class Run:
                    "global_step": finished.global_step, "train_loss": finished.train_loss,
                    "runtime_s": finished.runtime_s}
         self.events.end(summary)
+        if self.main:
+            from loraforge.after.report import loss_png_after_run
+
+            problem = loss_png_after_run(output_dir)  # a plot that fails never fails the run
+            if problem is not None:
+                self.say(problem)
         self.events.report(RunEnded("finished", phase="save", global_step=finished.global_step,
                                     runtime_s=finished.runtime_s, output_dir=str(output_dir),
                                     train_loss=finished.train_loss))

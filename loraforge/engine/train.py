@@ -14,7 +14,7 @@ from typing import Any
 
 from loraforge.components import RunInfo
 from loraforge.engine.dispatch import RunEvents
-from loraforge.errors import TrainingError
+from loraforge.errors import MissingPackageError, RecipeError, TrainingError
 from loraforge.recipe import TrainSection
 
 
@@ -57,6 +57,43 @@ def mixed_precision(train: TrainSection, cpu: bool) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
+def report_to(train: TrainSection) -> list[str] | str:
+    """``train.report_to`` for TrainingArguments, once every integration it names can be used.
+
+    An unknown name or a missing package is an error here, before any model
+    loads, rather than when the Trainer is created after it.
+    """
+    if not train.report_to or train.report_to == ["none"]:
+        return "none"
+    from transformers.integrations import integration_utils
+
+    known = sorted(integration_utils.INTEGRATION_TO_CALLBACK)
+    unknown = [name for name in train.report_to if name not in (*known, "all")]
+    if unknown:
+        raise RecipeError(
+            [f"train.report_to: no integration is named {', '.join(map(repr, unknown))}"],
+            hint=f"transformers' Trainer reports to: {', '.join(known)}.",
+        )
+    for name in train.report_to:
+        check = CHECKS.get(name, f"is_{name}_available")
+        available = getattr(integration_utils, check, None)
+        if available is not None and not available():
+            package = INTEGRATION_PACKAGES.get(name, name)
+            raise MissingPackageError(
+                f"reporting to {name} needs the package {package}, which is not installed",
+                where="train.report_to",
+                hint=f"pip install {package}, or take {name!r} out of train.report_to.",
+            )
+    return list(train.report_to)
+
+
+# transformers' check for an integration's package, and that package's pip name, where they
+# are not named after the integration
+CHECKS = {"comet_ml": "is_comet_available", "azure_ml": "is_azureml_available",
+          "flyte": "is_flytekit_available"}
+INTEGRATION_PACKAGES = {"comet_ml": "comet-ml", "azure_ml": "azureml-core", "flyte": "flytekit"}
+
+
 def training_arguments(train: TrainSection, output_dir: Path, **extra: Any):
     """TrainingArguments from ``[train]``; ``extra`` adds or replaces arguments (e.g. batching).
 
@@ -85,7 +122,7 @@ def training_arguments(train: TrainSection, output_dir: Path, **extra: Any):
         save_steps=train.save_steps,
         # old checkpoints are pruned by loraforge once a newer one is complete (checkpoints.py)
         save_total_limit=None,
-        report_to="none",
+        report_to=report_to(train),
         disable_tqdm=True,
         seed=train.seed,
         use_cpu=cpu,
@@ -314,4 +351,8 @@ def build_trainer(model: Any, tokenizer: Any, dataset: Any, args: Any, callbacks
     )
     # with tqdm disabled the Trainer prints raw log dicts; the console callback reports instead
     trainer.remove_callback(PrinterCallback)
+    for callback in trainer.callback_handler.callbacks:
+        # beside the adapter rather than among the checkpoints, unless TENSORBOARD_LOGGING_DIR says
+        if type(callback).__name__ == "TensorBoardCallback" and callback.logging_dir is None:
+            callback.logging_dir = str(Path(args.output_dir).parent / "tensorboard")
     return trainer

@@ -4,7 +4,7 @@ The fixtures (``tiny_llama_dir``, ``tiny_model``, ``loraforge_plugins``,
 ``register_plugin``, ``validate_recipe``, ``run_recipe``) come with loraforge
 as a pytest plugin, so a plugin's tests use them without a ``conftest.py``.
 The functions below are what those fixtures call, for tests that want them
-directly. Nothing here downloads anything: the model is a tiny random-init
+directly. Nothing here downloads anything: the model is a tiny, briefly pretrained
 LLaMA built on first use, the data a few rows held here.
 
 docs/plugins/testing.md describes each one with examples.

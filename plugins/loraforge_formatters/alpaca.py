@@ -7,12 +7,12 @@ the only part in the loss unless ``data.train_on_prompt`` is set.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loraforge.components import DatasetFormatter, Sample
+from loraforge.components import DatasetFormatter, Sample, Segment
 from loraforge_formatters import rows
 
 PROMPT_WITH_INPUT = (
@@ -53,11 +53,17 @@ class Alpaca(DatasetFormatter):
         return {self.options.instruction, self.options.output}
 
     def format(self, row: Mapping[str, Any]) -> Sample:
+        return Sample.of_prompt(self._prompt(row), rows.filled(row, self.options.output))
+
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        return Sample((Segment(self._prompt(row), False),))
+
+    def input_row(self, text: str, history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        return {self.options.instruction: text}
+
+    def _prompt(self, row: Mapping[str, Any]) -> str:
         instruction = rows.filled(row, self.options.instruction)
-        output = rows.filled(row, self.options.output)
         extra = rows.optional_text(row, self.options.input)
         if extra.strip():
-            prompt = PROMPT_WITH_INPUT.format(instruction=instruction, input=extra)
-        else:
-            prompt = PROMPT.format(instruction=instruction)
-        return Sample.of_prompt(prompt, output)
+            return PROMPT_WITH_INPUT.format(instruction=instruction, input=extra)
+        return PROMPT.format(instruction=instruction)

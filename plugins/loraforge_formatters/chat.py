@@ -20,7 +20,7 @@ checked, and a template that does not is reported.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -50,8 +50,8 @@ class ChatOptions(BaseModel):
     )
 
 
-def conversation(row: Mapping[str, Any], column: str) -> list[dict[str, str]]:
-    """The row's turns up to the last assistant turn, checked."""
+def turns_of(row: Mapping[str, Any], column: str) -> list[dict[str, str]]:
+    """The row's turns, checked."""
     value = rows.value(row, column)
     if isinstance(value, str):
         try:
@@ -74,6 +74,12 @@ def conversation(row: Mapping[str, Any], column: str) -> list[dict[str, str]]:
             raise RowError(f"turn {number} of column {column!r} is an empty assistant turn",
                            column=column)
         turns.append({"role": turn["role"], "content": turn["content"]})
+    return turns
+
+
+def conversation(row: Mapping[str, Any], column: str) -> list[dict[str, str]]:
+    """The row's turns up to the last assistant turn, checked."""
+    turns = turns_of(row, column)
     last = max((i for i, t in enumerate(turns) if t["role"] == "assistant"), default=None)
     if last is None:
         raise RowError(f"column {column!r} has no assistant turn: nothing to train on",
@@ -113,9 +119,40 @@ class Chat(DatasetFormatter):
                            column=self.options.column) from None
 
     def format(self, row: Mapping[str, Any]) -> Sample:
+        segments = self.segments(conversation(row, self.options.column))
+        # what the template writes after the final answer (a newline) is not worth learning;
+        # the sample ends at the answer's end of turn, and the engine adds EOS if it is not there
+        segments[-1] = Segment(segments[-1].text.rstrip(), True)
+        return Sample(tuple(s for s in segments if s.text))
+
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        """The conversation up to its last user turn, ending in the template's generation prompt.
+
+        A row that ends with an answer (a held-out conversation) is prompted for
+        that answer: it is left out. The earlier turns are the segments ``format``
+        makes of them, so they are tokenized as in training.
+        """
+        turns = turns_of(row, self.options.column)
+        if turns and turns[-1]["role"] == "assistant":
+            turns = turns[:-1]
+        if not turns or turns[-1]["role"] == "assistant":
+            raise RowError(f"column {self.options.column!r} has no turn to answer",
+                           column=self.options.column)
+        # a stand-in answer, cut off again: the prompt before it does not depend on it
+        segments = self.segments([*turns, {"role": "assistant", "content": "…"}])[:-1]
+        return Sample(tuple(s for s in segments if s.text))
+
+    def input_row(self, text: str, history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        turns = []
+        for message, answer in history:
+            turns += [{"role": "user", "content": message},
+                      {"role": "assistant", "content": answer}]
+        return {self.options.column: [*turns, {"role": "user", "content": text}]}
+
+    def segments(self, turns: list[dict[str, str]]) -> list[Segment]:
+        """Prompt and answer segments of turns that end with an assistant turn."""
         if self.tokenizer is None:
             raise RuntimeError("the chat formatter renders with a tokenizer: call set_tokenizer first")
-        turns = conversation(row, self.options.column)
         segments: list[Segment] = []
         done = ""
         for index, turn in enumerate(turns):
@@ -131,7 +168,4 @@ class Chat(DatasetFormatter):
                 )
             segments += [Segment(prompt[len(done):], False), Segment(whole[len(prompt):], True)]
             done = whole
-        # what the template writes after the final answer (a newline) is not worth learning;
-        # the sample ends at the answer's end of turn, and the engine adds EOS if it is not there
-        segments[-1] = Segment(segments[-1].text.rstrip(), True)
-        return Sample(tuple(s for s in segments if s.text))
+        return segments

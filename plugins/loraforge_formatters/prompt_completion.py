@@ -7,12 +7,12 @@ start of either if one is wanted) and only it is trained, unless
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loraforge.components import DatasetFormatter, Sample
+from loraforge.components import DatasetFormatter, Sample, Segment
 from loraforge_formatters import rows
 
 
@@ -42,3 +42,9 @@ class PromptCompletion(DatasetFormatter):
     def format(self, row: Mapping[str, Any]) -> Sample:
         prompt = rows.text(row, self.options.prompt)
         return Sample.of_prompt(prompt, rows.filled(row, self.options.completion))
+
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        return Sample((Segment(rows.text(row, self.options.prompt), False),))
+
+    def input_row(self, text: str, history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        return {self.options.prompt: text}

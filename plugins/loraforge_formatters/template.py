@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import functools
 import string
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from loraforge.components import DatasetFormatter, RowError, Sample
+from loraforge.components import DatasetFormatter, RowError, Sample, Segment
 from loraforge_formatters import rows
 
 _CONVERSIONS = {None, "r", "s", "a"}
@@ -113,3 +113,44 @@ class Template(DatasetFormatter):
         if self.options.completion is None:
             return Sample.of_text(prompt)
         return Sample.of_prompt(prompt, _fill(self.options.completion, row))
+
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        """The filled ``template`` when there is a ``completion``; else the template up to an answer.
+
+        A template trained whole (``"Review: {text} Label: {label}"``) is cut
+        before the first field whose column the row lacks, or before its last
+        field when the row has them all: the model is asked for what it
+        learned to write there (`` positive``).
+        """
+        if self.options.completion is not None:
+            return Sample((Segment(_fill(self.options.template, row), False),))
+        return Sample((Segment(_fill(_cut_before_answer(self.options.template, row), row), False),))
+
+    def input_row(self, text: str, history: Sequence[tuple[str, str]] = ()) -> dict[str, Any]:
+        """``text`` in the template's first column (``{text}`` in ``"Review: {text}"``)."""
+        return {template_columns(self.options.template)[0]: text}
+
+
+def _cut_before_answer(template: str, row: Mapping[str, Any]) -> str:
+    """The part of ``template`` before its first field missing from ``row``, or before its last.
+
+    Spaces before the answer stay with it: a tokenizer writes `` positive`` as
+    one token, which the prompt must not have begun. A template with one field,
+    which the row has, is all prompt: the model continues the text.
+    """
+    pieces = list(string.Formatter().parse(template))
+    fields = [i for i, (_, field, _, _) in enumerate(pieces) if field is not None]
+    missing = [i for i in fields if pieces[i][1] not in row]
+    if not missing and len(fields) == 1:
+        return template
+    answer = missing[0] if missing else fields[-1]
+    if answer == fields[0]:
+        raise RowError(f"the prompt needs column {pieces[answer][1]!r}", column=pieces[answer][1])
+    kept = []
+    for literal, field, spec, conversion in pieces[:answer]:
+        kept.append(literal.replace("{", "{{").replace("}", "}}"))
+        if field is not None:
+            kept.append("{" + field + (f"!{conversion}" if conversion else "")
+                        + (f":{spec}" if spec else "") + "}")
+    kept.append(pieces[answer][0].rstrip(" ").replace("{", "{{").replace("}", "}}"))
+    return "".join(kept)

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from loraforge.components import DatasetFormatter, Sample
+from loraforge.components import DatasetFormatter, Sample, Segment
 from loraforge_formatters import rows
 
 
@@ -33,3 +33,7 @@ class Text(DatasetFormatter):
 
     def format(self, row: Mapping[str, Any]) -> Sample:
         return Sample.of_text(rows.text(row, self.options.column))
+
+    def prompt(self, row: Mapping[str, Any]) -> Sample:
+        """The row's text, for the model to continue: every token was trained, none is an answer."""
+        return Sample((Segment(rows.text(row, self.options.column), False),))

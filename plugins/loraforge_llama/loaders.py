@@ -67,14 +67,20 @@ class TinyLlamaOptions(BaseModel):
         2048, ge=512, le=65536, title="Vocabulary size",
         description="Size of the vocabulary the tokenizer is trained to."
     )
-    seed: int = Field(0, ge=0, le=2**32 - 1, title="Seed", description="Seed of the random initial weights.")
+    seed: int = Field(0, ge=0, le=2**32 - 1, title="Seed",
+                      description="Seed of the random initial weights and of pretraining.")
+    pretrain_steps: int = Field(
+        150, ge=0, le=10000, title="Pretraining steps",
+        description="Steps of pretraining on the shipped English text when the model is first "
+        "built (seconds on a CPU); 0 keeps the random weights.",
+    )
 
 
 class TinyLlamaLoader(ModelLoader):
-    """A tiny random-init LLaMA, built offline on first use; ``model.path`` is not used."""
+    """A tiny LLaMA, built and briefly pretrained offline on first use; ``model.path`` is not used."""
 
     name = "tiny-llama"
-    description = "A tiny random-init LLaMA built offline on first use, for trying loraforge and for tests."
+    description = "A tiny LLaMA built and pretrained offline on first use, for trying loraforge and for tests."
     Options = TinyLlamaOptions
 
     def load(self, spec: ModelSection) -> LoadedModel:

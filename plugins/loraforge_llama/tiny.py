@@ -1,4 +1,8 @@
-"""A tiny random-init LLaMA with its own tokenizer, built offline and cached.
+"""A tiny LLaMA with its own tokenizer, briefly pretrained offline, and cached.
+
+Its weights start random and are then pretrained for a few seconds on the
+English text of :mod:`loraforge_llama.corpus` (:mod:`loraforge_llama.pretrain`),
+so it writes English-like text and what an adapter teaches it shows.
 
 It is written with ``save_pretrained`` like any checkpoint, so whoever uses
 it (the quickstart, the tests) goes through the real loading path. Its
@@ -18,11 +22,12 @@ import tempfile
 from pathlib import Path
 
 from loraforge.cache import cache_dir
+from loraforge_llama.pretrain import pretrain
 
 # Part of the cache key: bump it whenever what gets built changes (the
 # architecture, the corpus, the tokenizer's settings), so stale models are
 # not reused.
-BUILDER_VERSION = 1
+BUILDER_VERSION = 2
 
 BOS, EOS, UNK = "<s>", "</s>", "<unk>"
 MAX_POSITIONS = 2048
@@ -50,8 +55,12 @@ def build_tiny_llama(
     heads: int = 4,
     vocab_size: int = 2048,
     seed: int = 0,
+    pretrain_steps: int = 150,
 ) -> Path:
-    """Write a random-init ``LlamaForCausalLM`` and its tokenizer to ``directory``."""
+    """Write a ``LlamaForCausalLM``, pretrained for ``pretrain_steps`` steps, and its tokenizer.
+
+    With ``pretrain_steps=0`` the weights are left as ``seed`` initialised them.
+    """
     if hidden_size % heads or (hidden_size // heads) % 2:
         raise ValueError(
             f"hidden_size {hidden_size} must split into {heads} heads of an even size"
@@ -84,6 +93,7 @@ def build_tiny_llama(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
+        pretrain(model, tokenizer, pretrain_steps, seed)
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     return directory

@@ -411,3 +411,43 @@ def test_the_conversion_is_announced_through_the_reporter_not_printed(
     assert out == "" and err == ""
     (said,) = [e for e in events.events if e.kind == "message"]
     assert said.text.startswith("converting Baichuan-7B in") and said.phase == "model"
+
+
+def test_a_baichuan_7b_run_merges_into_a_llama_checkpoint(tmp_path, plugins, baichuan_7b):
+    from peft import PeftModel
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from loraforge.after.merge import merge_run
+    from loraforge.after.runs import open_run
+    from loraforge.engine.run import run_recipe
+
+    recipe = recipe_from_dict({
+        "model": {"path": str(baichuan_7b.path)},
+        "lora": {"r": 4, "alpha": 8, "targets": "auto"},
+        "data": {"path": str(REVIEWS), "max_length": 32, "max_samples": 16,
+                 "formatter": {"name": "template", "template": "Review: {text} Label: {label}"}},
+        "train": {"max_steps": 2, "batch_size": 8, "learning_rate": 2e-2, "device": "cpu",
+                  "callbacks": []},
+        "output": {"dir": str(tmp_path / "run")},
+    })
+    run_recipe(recipe, plugins=plugins)
+    run = open_run(tmp_path / "run")
+    result = merge_run(run, tmp_path / "merged", plugins=plugins)
+    assert result.base.parent == convert_module.converted_root()
+    config = json.loads((tmp_path / "merged" / "config.json").read_text())
+    assert config["model_type"] == "llama" and config["architectures"] == ["LlamaForCausalLM"]
+    names = set()
+    for shard in (tmp_path / "merged").glob("*.safetensors"):
+        with safe_open(str(shard), framework="pt") as file:
+            names.update(file.keys())
+    assert "model.layers.0.self_attn.q_proj.weight" in names
+    assert not any("W_pack" in name for name in names)
+
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "merged")
+    ids = torch.tensor([tokenizer.encode(SAMPLES[0])])
+    merged = AutoModelForCausalLM.from_pretrained(tmp_path / "merged").eval()
+    adapted = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(result.base),
+                                        str(run.adapter)).eval()
+    with torch.no_grad():
+        assert (merged(input_ids=ids).logits - adapted(input_ids=ids).logits).abs().max() < 1e-4

@@ -46,7 +46,7 @@ def console(registry, *, terminal, **options):
 
 
 def test_the_package_registers_its_callbacks_with_documented_options(registry):
-    assert registry.names("callback") == ["console", "metrics"]
+    assert registry.names("callback") == ["compare", "console", "metrics"]
     for name in registry.names("callback"):
         cls = registry.get("callback", name).cls
         assert cls.description and "\n" not in cls.description
@@ -167,3 +167,9 @@ def test_metrics_a_resumed_run_appends_to_the_same_file(registry, tmp_path):
         ("begin", 0), ("log", 10), ("begin", 10), ("log", 20), ("end", None)
     ]
     assert events[2]["resumed_from_step"] == 10
+
+
+
+def test_compare_says_so_when_a_run_held_no_rows_out(run_recipe, capsys):
+    run_recipe({"train": {"callbacks": ["compare"]}})
+    assert "compare: the run in" in capsys.readouterr().out

@@ -136,3 +136,43 @@ def test_bundled_reviews_fit_the_quickstart_template(registry):
     assert labels.count("positive") == labels.count("negative")
     assert len({row["text"] for row in rows}) == len(rows)
     assert all(review.format(row).segments[1].text in {" positive", " negative"} for row in rows)
+
+
+def test_a_template_with_a_completion_prompts_with_its_filled_template(registry):
+    template = formatter(registry, "template", template="Review: {text}\nSentiment:",
+                         completion=" {label}")
+    assert template.prompt({"text": "Fine."}) == Sample((Segment("Review: Fine.\nSentiment:", False),))
+    assert template.input_row("Fine.") == {"text": "Fine."}
+
+
+@pytest.mark.parametrize(("row", "prompt"), [
+    ({"text": "Fine."}, "Review: Fine. Label:"),  # cut before the first missing field
+    ({"text": "Fine.", "label": "positive"}, "Review: Fine. Label:"),  # or before the last
+])
+def test_a_template_trained_whole_prompts_up_to_its_answer(registry, row, prompt):
+    template = formatter(registry, "template", template="Review: {text} Label: {label}")
+    assert template.prompt(row).text == prompt
+
+
+def test_a_template_prompt_keeps_literal_braces_and_format_specs(registry):
+    template = formatter(registry, "template", template="{{x}} {n:>3} = {result}")
+    assert template.prompt({"n": 7}).text == "{x}   7 ="
+
+
+def test_a_template_with_one_field_is_continued(registry):
+    assert formatter(registry, "template", template="Story: {text}").prompt(
+        {"text": "Once"}).text == "Story: Once"
+
+
+def test_a_template_prompt_missing_its_first_column_names_it(registry):
+    template = formatter(registry, "template", template="Review: {text} Label: {label}")
+    with pytest.raises(RowError) as error:
+        template.prompt({"label": "positive"})
+    assert error.value.column == "text"
+
+
+def test_text_and_prompt_completion_prompts(registry):
+    assert formatter(registry, "text").prompt({"text": "Once upon"}).text == "Once upon"
+    pair = formatter(registry, "prompt_completion")
+    assert pair.prompt({"prompt": "2+2="}).text == "2+2="
+    assert pair.input_row("2+2=") == {"prompt": "2+2="}
