@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -149,7 +150,11 @@ def test_run_recipe_trains_the_tiny_model_with_a_test_plugin(register_plugin, ru
     assert again.output_dir != result.output_dir and again.global_step == 1
 
 
-def test_a_fresh_pytest_session_gets_the_fixtures_without_a_conftest(pytester):
+def test_a_fresh_pytest_session_gets_the_fixtures_without_a_conftest(pytester, monkeypatch):
+    # The inner session runs in this process: keep other plugins' session state
+    # (the snapshot plugin keeps its folder in the environment) away from ours.
+    if "TEXTUAL_SNAPSHOT_TEMPDIR" in os.environ:
+        monkeypatch.setenv("TEXTUAL_SNAPSHOT_TEMPDIR", os.environ["TEXTUAL_SNAPSHOT_TEMPDIR"])
     pytester.makepyfile(test_author="""
         from loraforge.components import DatasetFormatter, Sample
         from loraforge.hookspecs import hookimpl
@@ -176,7 +181,7 @@ def test_a_fresh_pytest_session_gets_the_fixtures_without_a_conftest(pytester):
             register_plugin(Plugin(), "echo")
             assert validate_recipe({"data": {"formatter": "echo"}}).formatter.name == "echo"
     """)
-    result = pytester.runpytest_inprocess("-p", "no:cacheprovider")
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "-p", "no:textual-snapshot")
     result.assert_outcomes(passed=3)
 
 
