@@ -95,8 +95,13 @@ class Wizard(App):
         step = self.step(name)
         switcher = self.query_one("#steps", ContentSwitcher)
         if not step.is_attached:
-            switcher.mount(step)
-            self.call_after_refresh(self.show, name, focus=focus)
+            mounted = switcher.mount(step)
+
+            async def when_mounted() -> None:
+                await mounted  # its widgets are composed: its panels can be filled
+                self.show(name, focus=focus)
+
+            self.call_later(when_mounted)
             return
         self.current = name
         step.visited = True

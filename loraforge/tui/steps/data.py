@@ -16,6 +16,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 PREVIEW_SAMPLES = 3
 
@@ -37,17 +38,19 @@ class DataStep(Step):
 
     def compose_panels(self) -> ComposeResult:
         yield Static("", id="data-progress", classes="panel-note")
-        yield Static("", id="data-preview", classes="panel")
+        yield Panel(id="data-preview")
 
     def draft_changed(self) -> None:
         if not self.visited:
             return
-        if self.draft.recipe is None or self.problems():
+        recipe = self.draft.recipe_for("model", "data")
+        if recipe is None or self.problems():
             self.query_one("#data-preview", Static).update(
-                "The preview appears once the data fields above have no problems.")
+                "The preview appears once the Model step and the data fields above have no "
+                "problems.")
             return
         self.query_one("#data-progress", Static).update("reading the data…")
-        self.preview(self.draft.recipe)
+        self.preview(recipe)
 
     @work(thread=True, exclusive=True, group="preview")
     def preview(self, recipe: Any) -> None:
