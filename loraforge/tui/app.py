@@ -32,6 +32,9 @@ from loraforge.tui.widgets.component_field import ComponentField
 from loraforge.tui.widgets.field_row import FieldRow
 from loraforge.tui.widgets.step_list import StepList
 
+LEGEND = "● done\n○ not yet\n✗ to fix"
+"""What the sidebar's marks mean: readable without colour."""
+
 STEPS: tuple[type[Step], ...] = (ModelStep, LoraStep, DataStep, TrainingStep, FitStep, ReviewStep)
 
 
@@ -75,7 +78,9 @@ class Wizard(App):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="body"):
-            yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="sidebar")
+            with Vertical(id="sidebar"):
+                yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="step-list")
+                yield Static(LEGEND, id="legend")
             with Vertical(id="main"):
                 with ContentSwitcher(initial=f"step-{self.current}", id="steps"):
                     # the other steps are built when first shown: the first screen comes sooner
@@ -105,6 +110,7 @@ class Wizard(App):
             return
         self.current = name
         step.visited = True
+        self.query_one("#help", Static).update("")  # the help of a field on another step
         switcher.current = f"step-{name}"
         self.query_one(StepList).point_at(name)
         self.refresh_state()

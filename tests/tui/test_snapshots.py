@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input
+from textual.widgets import Input, Static
 
 from loraforge.testing import builtin_plugins
 from loraforge.tui.app import STEPS, Wizard
@@ -62,3 +62,22 @@ def test_each_step_at_each_size(snap_compare, recipe, step, size):
         await settle(pilot)
 
     assert snap_compare(app, terminal_size=size, run_before=show_step)
+
+
+def test_without_colour_the_marks_still_say_what_is_wrong(snap_compare, recipe, monkeypatch):
+    recipe.write_text(RECIPE + "\n[train]\nlearning_rate = -1.0\n")
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = Wizard(Draft.open(recipe), builtin_plugins())
+    assert app.no_color  # Textual's own reading of NO_COLOR: every colour drawn in grey
+
+    async def visit_training_then_review(pilot) -> None:
+        app.show("training")
+        await settle(pilot)
+        app.show("review")
+        await settle(pilot)
+        marks = [str(label.content) for label in app.query("#step-list Label")]
+        assert "✗ Training" in marks  # the sidebar's mark, not a colour, says where
+        assert str(app.query_one("#review-summary", Static).content).startswith(
+            "✗ 1 problem to fix")
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=visit_training_then_review)

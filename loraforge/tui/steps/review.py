@@ -27,7 +27,7 @@ class ReviewStep(Step):
     def compose(self) -> ComposeResult:
         yield Static(self.TITLE, classes="step-title")
         yield Static(self.INTRO, classes="step-intro")
-        yield Label("", id="review-summary")
+        yield Static("", id="review-summary")
         yield ListView(id="review-problems")
         with Horizontal(id="review-buttons"):
             yield Button("Save  ctrl+s", id="review-save", variant="primary")
@@ -38,10 +38,10 @@ class ReviewStep(Step):
         from rich.syntax import Syntax
 
         problems = self.draft.problems
-        summary = self.query_one("#review-summary", Label)
+        summary = self.query_one("#review-summary", Static)
         if problems:
             summary.update(f"✗ {len(problems)} problem{'s' if len(problems) != 1 else ''} to "
-                           "fix before saving (enter on one goes to its field):")
+                           "fix before saving; enter on one goes to its field:")
         else:
             summary.update(f"✓ ready to save as {self.draft.path}")
         listing = self.query_one("#review-problems", ListView)
