@@ -162,3 +162,33 @@ async def test_third_party_components_bring_their_forms(folder, shout):
     saved = load_recipe(path)
     assert saved.data.formatter.name == "shout" and saved.data.formatter.options == {"marks": 2}
     assert [c.name for c in saved.train.callbacks] == ["console", "ping"]
+
+
+async def test_the_fit_step_says_a_7b_recipe_does_not_fit_and_a_key_applies_a_fix(tmp_path,
+                                                                                  monkeypatch):
+    import shutil
+
+    model = tmp_path / "Llama-2-7b-hf"
+    model.mkdir()
+    shutil.copy(ROOT / "benchmarks" / "configs" / "llama-2-7b.json", model / "config.json")
+    (tmp_path / "reviews.jsonl").write_text(REVIEWS.read_text())
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "recipe.toml"
+    path.write_text('[model]\npath = "Llama-2-7b-hf"\n\n[data]\npath = "reviews.jsonl"\n\n'
+                    '[train]\nbatch_size = 8\n')
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.show("fit")
+        await settle(pilot)
+        gpu = app.query_one("#fit-gpu")
+        gpu.value = "RTX 3060"
+        await settle(pilot)
+        report = text_of(app, "#fit-report")
+        assert "✗ does not fit the RTX 3060" in report
+        assert "  1: " in report
+        first_fix = app.step("fit").fixes[0]
+        await pilot.press("1")
+        await settle(pilot)
+        for (section, key), value in first_fix[1].items():
+            assert app.draft.get((section, key)) == value
+        assert "✓ fits the RTX 3060" in text_of(app, "#fit-report")
