@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,7 +34,6 @@ from pydantic import (
 )
 
 from loraforge.errors import RecipeError
-
 
 # Bounds that keep every number within what the libraries accept and memory can hold;
 # a value outside them is a recipe error naming the field, never a traceback later.
