@@ -192,3 +192,42 @@ async def test_the_fit_step_says_a_7b_recipe_does_not_fit_and_a_key_applies_a_fi
         for (section, key), value in first_fix[1].items():
             assert app.draft.get((section, key)) == value
         assert "✓ fits the RTX 3060" in text_of(app, "#fit-report")
+
+
+async def test_a_large_file_is_previewed_in_the_background_and_a_change_stops_the_old_preview(
+        folder):
+    import json
+    import time
+
+    from textual.worker import WorkerState
+
+    rows = [json.loads(line) for line in REVIEWS.read_text().splitlines()]
+    with open(folder / "big.jsonl", "w") as out:
+        for number in range(60_000):
+            out.write(json.dumps(rows[number % len(rows)]) + "\n")
+    path = folder / "recipe.toml"
+    path.write_text('[model]\nloader = "tiny-llama"\n\n[data]\npath = "big.jsonl"\n')
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.show("data")
+        for _ in range(600):  # until tokenizing has begun
+            await pilot.pause(0.05)
+            if "tokenizing" in text_of(app, "#data-progress"):
+                break
+        assert "tokenizing" in text_of(app, "#data-progress")
+        first = next(w for w in app.workers if w.group == "preview")
+        await pilot.press("ctrl+n")  # the screen answers while the file is tokenized
+        assert app.current == "training"
+        app.draft.set(("data", "max_samples"), 100)
+        app.recipe_changed()
+        app.show("data")
+        step = app.step("data")
+        began = time.monotonic()
+        while (step.previews_running > 1 or first.is_running) and time.monotonic() - began < 60:
+            await pilot.pause(0.02)  # until the old thread stops (the new one may still run)
+        stopped_after = time.monotonic() - began
+        await settle(pilot)
+        assert first.state is WorkerState.CANCELLED
+        # it stopped at its next progress report, not after tokenizing all 60,000 rows
+        assert stopped_after < 3.0, stopped_after
+        assert "100 samples" in text_of(app, "#data-preview")
