@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+import tomllib
 
 import pytest
-import tomllib
 
 import loraforge.plugins
 from loraforge.cli import main

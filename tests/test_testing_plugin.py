@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 from loraforge.components import Sample, TargetSelector, TrainingCallback
 from loraforge.errors import PluginError, RecipeError

@@ -28,7 +28,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_llama_dir() -> Path:
     """The tiny LLaMA checkpoint folder (config, weights, tokenizer), built offline and cached."""
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     return tiny_llama_path()
 
