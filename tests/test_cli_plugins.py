@@ -29,7 +29,9 @@ def test_json_listing_gives_every_plugin_its_version_hooks_and_component_schemas
     assert listing["api_version"] == API_VERSION
     assert listing["failed"] == []
     for plugin in listing["plugins"]:
-        assert set(plugin) == {"name", "version", "distribution", "api", "hooks", "components"}
+        assert set(plugin) == {"name", "version", "distribution", "module", "api", "hooks",
+                               "components"}
+        assert plugin["module"] == f"_loraforge_{plugin['name']}"
         assert plugin["version"] and plugin["distribution"] == "loraforge"
         assert plugin["hooks"] and plugin["components"]
         for component in plugin["components"]:
@@ -164,5 +166,6 @@ def test_the_json_still_gives_full_hook_names(listed, capsys):
     listing = json.loads(capsys.readouterr().out)
     formatters = next(p for p in listing["plugins"] if p["name"] == "formatters")
     assert formatters["hooks"] == ["register_dataset_formatters"]
-    assert listing["failed"] == [{"name": "failing",
+    assert listing["failed"] == [{"name": "failing", "distribution": None, "version": None,
+                                  "module": None,
                                   "error": "register_callbacks raised RuntimeError: boom"}]
