@@ -23,7 +23,6 @@ that raises is reported by plugin and component.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import os
 import sys
 from collections.abc import Iterator
@@ -32,10 +31,10 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
-from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
 from loraforge import hookspecs
 from loraforge.errors import PluginError
+from loraforge.plugin_checks import HOOKS, check_api, unmarked_hooks, validation_message
 from loraforge.registry import KIND_TITLES, LOAD_ENV, TRACE_ENV, Registry, check_component
 
 ENTRY_POINT_GROUP = "loraforge"
@@ -48,13 +47,6 @@ provide the target selector, formatter and callbacks a recipe gets by default
 (like pytest's essential plugins). Model families (``llama``, ``baichuan``)
 are not essential: a recipe names, or is matched to, the one it needs."""
 
-# hook name → component kind it registers
-HOOKS = {
-    "register_model_loaders": "loader",
-    "register_dataset_formatters": "formatter",
-    "register_target_selectors": "selector",
-    "register_callbacks": "callback",
-}
 
 
 @dataclass
@@ -98,32 +90,6 @@ def trace(message: str) -> None:
 
 def tracing_requested() -> bool:
     return os.environ.get(TRACE_ENV, "").strip() not in ("", "0")
-
-
-def check_api(plugin: Any, name: str) -> str | None:
-    """The plugin's declared API range, or a PluginError if it excludes this loraforge's."""
-    declared = getattr(plugin, hookspecs.API_ATTRIBUTE, None)
-    if declared is None:
-        return None
-    try:
-        supported = SpecifierSet(declared)
-    except (InvalidSpecifier, TypeError):
-        raise PluginError(
-            f"{hookspecs.API_ATTRIBUTE} = {declared!r} is not a version range",
-            where=f"plugin {name!r}",
-            hint=f'Write a range such as {hookspecs.API_ATTRIBUTE} = ">=1.0,<2".',
-        ) from None
-    if not supported.contains(hookspecs.API_VERSION, prereleases=True):
-        from loraforge import __version__
-
-        raise PluginError(
-            f"it supports loraforge plugin API {declared}, but loraforge {__version__} "
-            f"provides API {hookspecs.API_VERSION}",
-            where=f"plugin {name!r}",
-            hint="Install a release of the plugin made for this loraforge, or a loraforge "
-            "that the plugin supports.",
-        )
-    return str(declared)
 
 
 def _argument(value: Any) -> str:
@@ -249,7 +215,7 @@ class Plugins:
         try:
             self.pm.register(plugin, name=name)
         except pluggy.PluginValidationError as exc:  # a hook with arguments the spec lacks
-            raise PluginError(_validation_message(plugin, exc), where=where,
+            raise PluginError(validation_message(plugin, exc), where=where,
                               hint="Every loraforge hook takes one argument, `register`: write "
                               "`def register_callbacks(register):` (docs/plugins/hooks.md).") from None
         except ValueError as exc:  # the name, or the object, is already registered
@@ -268,7 +234,7 @@ class Plugins:
         self.failure_causes.pop(name, None)
         self.failed.pop(name, None)
         self.warnings = [w for w in self.warnings if not w[1].startswith(f"plugin {name!r}:")]
-        self.warnings.extend(("hook_not_marked", message) for message in _unmarked(plugin, name))
+        self.warnings.extend(("hook_not_marked", message) for message in unmarked_hooks(plugin, name))
         self._registry = None
 
     def unregister(self, name: str) -> None:
@@ -366,37 +332,6 @@ def _describe(ep: metadata.EntryPoint) -> str:
     name, version = _distribution(ep)
     return f"distribution {name or 'unknown'!r} {version or ''} (module {ep.value})".replace(
         "  ", " ")
-
-
-def _validation_message(plugin: Any, exc: pluggy.PluginValidationError) -> str:
-    """pluggy's several lines about a hook's arguments, as one sentence."""
-    for hook_name in HOOKS:
-        function = getattr(plugin, hook_name, None)
-        if function is None or not callable(function):
-            continue
-        try:
-            arguments = list(inspect.signature(function).parameters)
-        except (TypeError, ValueError):
-            continue
-        extra = [a for a in arguments if a != "register"]
-        if extra:
-            listed = ", ".join(repr(a) for a in extra)
-            return (f"its hook {hook_name}({', '.join(arguments)}) asks for {listed}, which "
-                    "loraforge does not pass: the hook's only argument is 'register'")
-    return str(exc).splitlines()[-1]
-
-
-def _unmarked(plugin: Any, name: str) -> list[str]:
-    """A warning for each function named like a hook but not marked ``@hookimpl``."""
-    found = []
-    for hook_name in HOOKS:
-        function = getattr(plugin, hook_name, None)
-        if callable(function) and not hasattr(function, f"{hookspecs.hookimpl.project_name}_impl"):
-            found.append(
-                f"plugin {name!r}: its function {hook_name} is not marked @hookimpl, so "
-                f"loraforge does not call it; put `@hookimpl` (from loraforge import hookimpl) "
-                "on the line above it")
-    return found
 
 
 def requested_plugins() -> list[str] | None:

@@ -129,6 +129,24 @@ class Registry:
     def names(self, kind: str) -> list[str]:
         return sorted(self.components[kind])
 
+    def choices(self, kind: str) -> list[str]:
+        """What a form offers for ``kind``: each name, or ``plugin:name`` for a shared one."""
+        found = []
+        for name in self.names(kind):
+            if name in self.clashes[kind]:
+                found.extend(f"{plugin}:{name}" for plugin in sorted(self.clashes[kind][name]))
+            else:
+                found.append(name)
+        return found
+
+    def has(self, kind: str, name: str) -> bool:
+        """Whether ``name`` (or ``plugin:name``) picks one component of ``kind``."""
+        try:
+            self.get(kind, name)
+        except LoraforgeError:
+            return False
+        return True
+
     def provided_by(self, plugin: str) -> list[tuple[str, Registered]]:
         """What ``plugin`` registered, by kind (in :data:`KINDS` order) and name."""
         order = list(KINDS)

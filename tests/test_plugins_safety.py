@@ -291,3 +291,24 @@ def test_a_recipe_names_a_component_by_plugin(register_plugin, validate_recipe):
     plan = validate_recipe({"data": {"formatter": "two:shout"}})
     assert plan.formatter.plugin_name == "two"
     assert plan.components["data.formatter"] == "two:shout (two)"
+
+
+def test_forms_offer_each_of_two_components_with_one_name_by_plugin():
+    plugins = Plugins()
+    plugins.register(One(), "one")
+    plugins.register(Two(), "two")
+    plugins.register(UniquePlugin(), "unique")
+    registry = plugins.registry
+    assert registry.choices("formatter") == ["one:shout", "two:shout", "whisper"]
+    assert all(registry.has("formatter", choice) for choice in registry.choices("formatter"))
+    assert not registry.has("formatter", "shout")
+
+
+class Whisper(Shout):
+    name = "whisper"
+
+
+class UniquePlugin:
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Whisper)
