@@ -70,3 +70,23 @@ def test_the_readme_and_the_guides_link_each_other():
         assert f"docs/plugins/{page}" in readme
     tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
     assert "(hooks.md)" in tutorial and "(testing.md)" in tutorial
+
+
+def test_the_license_the_tutorial_suggests_is_allowed_by_every_build_it_describes():
+    """``license = "MIT"`` (a license expression) needs setuptools 77 or newer."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    assert 'license = "MIT"' in tutorial and "setuptools 77" in tutorial
+    projects = {
+        "generated": skeleton_files("shout")["pyproject.toml"],
+        "example": (ROOT / "examples" / "loraforge-shout" / "pyproject.toml").read_text(),
+        "loraforge": (ROOT / "pyproject.toml").read_text(),
+    }
+    for name, text in projects.items():
+        (setuptools,) = [Requirement(r) for r in tomllib.loads(text)["build-system"]["requires"]
+                         if Requirement(r).name == "setuptools"]
+        assert not setuptools.specifier.contains("76.9"), name
+        assert setuptools.specifier.contains("77.0"), name

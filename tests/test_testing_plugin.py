@@ -258,3 +258,21 @@ def test_tokenize_row_takes_a_formatter_and_reports_a_plugin_bug(tokenize_row, r
     assert all(whole.trained[1:]) and whole.trained_text() == "Hi</s>"
     with pytest.raises(PluginError, match="returned str from format"):
         tokenize_row("stringly", {"text": "Hi"})
+
+
+def test_the_tiny_models_shape_is_the_one_the_testing_guide_gives(tiny_model):
+    from loraforge.modules import linear_module_names
+
+    guide = (ROOT / "docs" / "plugins" / "testing.md").read_text(encoding="utf-8")
+    config = tiny_model.model.config
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+            config.num_key_value_heads, config.intermediate_size, config.vocab_size) == (
+        2, 128, 4, 4, 256, 2048)
+    assert ("2 decoder layers, hidden size 128,\n4 attention heads (4 key/value heads), an MLP of "
+            "width 256 and a vocabulary of 2048") in guide
+    leaves = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+    expected = [f"model.layers.{i}.{leaf}" for i in range(2) for leaf in leaves]
+    assert linear_module_names(tiny_model.model) == expected  # lm_head is no LoRA target
+    assert all(f"`{leaf}`" in guide for leaf in leaves) and "`lm_head`" in guide
+    assert hasattr(tiny_model.model, "lm_head")

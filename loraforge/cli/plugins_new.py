@@ -31,7 +31,7 @@ IMPORTED = {"BaseModel", "ConfigDict", "Field", "DatasetFormatter", "RowError", 
 
 PYPROJECT = Template('''\
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
