@@ -66,7 +66,7 @@ def test_every_fixture_and_helper_is_documented(name):
 
 def test_the_readme_and_the_guides_link_each_other():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for page in ("tutorial.md", "hooks.md", "testing.md"):
+    for page in ("tutorial.md", "hooks.md", "testing.md", "callbacks.md"):
         assert f"docs/plugins/{page}" in readme
     tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
     assert "(hooks.md)" in tutorial and "(testing.md)" in tutorial
