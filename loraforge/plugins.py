@@ -176,7 +176,7 @@ class Plugins:
         self.failures[name] = (
             f"{len(eps)} installed distributions give a plugin this name: {listed}; {none} is "
             "loaded until all but one are uninstalled, or all but one rename their entry point")
-        self.failed[name] = PluginInfo(name, ", ".join(_distribution(ep)[0] or "?" for ep in eps))
+        self.failed[name] = PluginInfo(name)  # no one distribution: `disputed` lists them
         self.disputed[name] = [_distribution(ep) + (ep.value,) for ep in eps]
         return None
 
@@ -330,8 +330,8 @@ def _distribution(ep: metadata.EntryPoint) -> tuple[str | None, str | None]:
 
 def _describe(ep: metadata.EntryPoint) -> str:
     name, version = _distribution(ep)
-    return f"distribution {name or 'unknown'!r} {version or ''} (module {ep.value})".replace(
-        "  ", " ")
+    release = f" {version}" if version else ""
+    return f"distribution {name or 'unknown'!r}{release} (module {ep.value})"
 
 
 def requested_plugins() -> list[str] | None:

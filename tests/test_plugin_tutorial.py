@@ -90,3 +90,27 @@ def test_the_license_the_tutorial_suggests_is_allowed_by_every_build_it_describe
                          if Requirement(r).name == "setuptools"]
         assert not setuptools.specifier.contains("76.9"), name
         assert setuptools.specifier.contains("77.0"), name
+
+
+def test_the_tutorials_plugin_selection_says_what_it_loads_and_leaves_out():
+    from loraforge.plugins import ESSENTIAL_PLUGINS
+
+    tutorial = " ".join((DOCS / "tutorial.md").read_text(encoding="utf-8").split())
+    assert "`LORAFORGE_LOAD_PLUGINS=llama,shout`" in tutorial
+    essentials = ", ".join(f"`{name}`" for name in ESSENTIAL_PLUGINS)
+    assert f"loraforge's essential plugins ({essentials}), which are always loaded" in tutorial
+    assert "`baichuan` included, which only a Baichuan model needs" in tutorial
+
+
+def test_the_testing_guide_says_what_register_plugin_returns(loraforge_plugins, register_plugin):
+    guide = " ".join((DOCS / "testing.md").read_text(encoding="utf-8").split())
+    assert "returns `loraforge_plugins` (the `Plugins`; its `.registry` holds the components)" \
+        in guide
+    from loraforge.hookspecs import hookimpl
+
+    class Empty:
+        @hookimpl
+        def register_callbacks(self, register):
+            pass
+
+    assert register_plugin(Empty(), "empty") is loraforge_plugins
