@@ -312,3 +312,20 @@ class UniquePlugin:
     @hookimpl
     def register_dataset_formatters(self, register):
         register(Whisper)
+
+
+def test_the_warning_codes_of_plugins_are_documented_events():
+    from pathlib import Path
+
+    events = (Path(__file__).resolve().parents[1] / "docs" / "events.md").read_text()
+    for code in ("plugin_not_loaded", "name_clash", "plugin_name_taken", "hook_not_marked"):
+        assert f"| `{code}` |" in events, code
+
+
+def test_show_names_the_selection_that_left_a_plugin_out(tmp_path):
+    result = cli(["plugins", "show", "baichuan"], tmp_path, "llama")
+    assert result.returncode == 2
+    err = flat(result.stderr)
+    assert "no plugin is named 'baichuan'" in err
+    assert "LORAFORGE_LOAD_PLUGINS='llama' loads only those plugins" in err
+    assert "or add it to LORAFORGE_LOAD_PLUGINS" in err
