@@ -282,8 +282,10 @@ def component_failure(component: Component | type[Component], call: str, exc: Ba
     cls = component if isinstance(component, type) else type(component)
     plugin = plugin or getattr(component, "plugin_name", None) or cls.__module__.split(".")[0]
     title = KIND_TITLES.get(cls.kind, "component")
+    raised = (f"called sys.exit({exc.code!r}) in {call}" if isinstance(exc, SystemExit)
+              else f"raised {type(exc).__name__} in {call}: {exc}")
     return PluginError(
-        f"the {title} {cls.name or cls.__name__!r} raised {type(exc).__name__} in {call}: {exc}",
+        f"the {title} {cls.name or cls.__name__!r} {raised}",
         where=f"plugin {plugin!r}",
         hint="If the recipe is right, this is a bug in the plugin: report it to its author with "
         f"the output of --debug, or leave the plugin out with {LOAD_ENV}.",
@@ -334,5 +336,5 @@ def component_errors(component: Component | type[Component], call: str, *,
         yield
     except (LoraforgeError, RowError):
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() in a plugin must not end loraforge
         raise component_failure(component, call, exc, plugin=plugin) from exc

@@ -178,3 +178,48 @@ def test_columns_returning_none_is_a_plugin_error_not_a_type_error(register_plug
     assert info.value.message == (
         "the dataset formatter 'careless' returned NoneType from columns() (None); loraforge "
         "expects a set of column names (set() for none)")
+
+
+class Quitter(DatasetFormatter):
+    name = "quitter"
+
+    def columns(self):
+        raise SystemExit(3)
+
+    def format(self, row):
+        return Sample.of_text(row["text"])
+
+
+class QuittingCallback(TrainingCallback):
+    name = "quitting"
+
+    def on_log(self, step, logs):
+        raise SystemExit(5)
+
+
+class QuittingPlugin:
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Quitter)
+
+    @hookimpl
+    def register_callbacks(self, register):
+        register(QuittingCallback)
+
+
+def test_a_component_calling_sys_exit_is_a_plugin_error(register_plugin, validate_recipe):
+    register_plugin(QuittingPlugin(), "quitting-plugin")
+    with pytest.raises(PluginError) as info:
+        validate_recipe({"data": {"formatter": "quitter"}})
+    assert info.value.message == "the dataset formatter 'quitter' called sys.exit(3) in columns"
+
+
+def test_a_callback_calling_sys_exit_is_switched_off_and_the_run_goes_on(register_plugin,
+                                                                         run_recipe):
+    import json
+
+    register_plugin(QuittingPlugin(), "quitting-plugin")
+    result = run_recipe({"train": {"callbacks": ["quitting"]}})
+    record = json.loads((result.output_dir / "run.json").read_text())
+    assert record["status"] == "finished" and result.global_step == 2
+    assert record["callback_errors"][0]["method"] == "on_log"
