@@ -31,7 +31,7 @@ def test_tokenizing_and_batching_do_not_import_each_other():
 
 
 @pytest.mark.parametrize("module", ["plan.py", "recipe.py", "authoring.py", "components.py",
-                                    "hookspecs.py", "plugins.py", "registry.py", "events.py",
+                                    "hookspecs.py", "plugins.py", "plugin_checks.py", "registry.py", "events.py",
                                     "reporting.py", "modules.py", "modelfiles.py"])
 def test_the_core_does_not_import_the_engine(module):
     assert not any(m.startswith("loraforge.engine") for m in imports(ROOT / "loraforge" / module))

@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from _loraforge_formatters import rows
 from loraforge.components import DatasetFormatter, RowError, Sample, Segment
-from loraforge_formatters import rows
 
 _CONVERSIONS = {None, "r", "s", "a"}
 

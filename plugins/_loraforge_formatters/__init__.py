@@ -1,6 +1,6 @@
 """The built-in dataset formatters: how a data row becomes training text.
 
-One module per formatter; :mod:`loraforge_formatters.rows` reads a row's
+One module per formatter; :mod:`_loraforge_formatters.rows` reads a row's
 columns with the errors every formatter should give. A new formatter is a
 module with a :class:`~loraforge.components.DatasetFormatter` subclass, added
 to ``FORMATTERS`` below.
@@ -8,12 +8,12 @@ to ``FORMATTERS`` below.
 
 from __future__ import annotations
 
+from _loraforge_formatters.alpaca import Alpaca
+from _loraforge_formatters.chat import Chat
+from _loraforge_formatters.prompt_completion import PromptCompletion
+from _loraforge_formatters.template import Template
+from _loraforge_formatters.text import Text
 from loraforge.hookspecs import hookimpl
-from loraforge_formatters.alpaca import Alpaca
-from loraforge_formatters.chat import Chat
-from loraforge_formatters.prompt_completion import PromptCompletion
-from loraforge_formatters.template import Template
-from loraforge_formatters.text import Text
 
 FORMATTERS = (Text, Template, Alpaca, Chat, PromptCompletion)
 

@@ -25,10 +25,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from _loraforge_formatters import rows
+from _loraforge_formatters.chat_templates import TEMPLATES
 from loraforge.components import DatasetFormatter, RowError, Sample, Segment
 from loraforge.errors import DataError
-from loraforge_formatters import rows
-from loraforge_formatters.chat_templates import TEMPLATES
 
 ROLES = ("system", "user", "assistant")
 

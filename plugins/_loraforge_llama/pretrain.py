@@ -1,4 +1,4 @@
-"""A short pretraining of the tiny LLaMA on :mod:`loraforge_llama.corpus`, offline, on the CPU.
+"""A short pretraining of the tiny LLaMA on :mod:`_loraforge_llama.corpus`, offline, on the CPU.
 
 A random-init model writes noise, so nothing a LoRA run teaches it can be
 seen in what it writes. A few hundred steps on the shipped English text (a
@@ -18,7 +18,7 @@ PEAK_LR = 4e-3
 
 def corpus_ids(tokenizer: Any) -> list[int]:
     """The corpus as one stream of ids, each line ending in EOS, as samples end in training."""
-    from loraforge_llama.corpus import TEXT
+    from _loraforge_llama.corpus import TEXT
 
     ids: list[int] = []
     for line in TEXT.splitlines():

@@ -17,8 +17,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from _loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 from loraforge.errors import ModelError
-from loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 
 SPECIAL = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>"}
 # The remote BaichuanTokenizer's defaults, used where tokenizer_config.json is silent.

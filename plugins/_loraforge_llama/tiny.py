@@ -1,12 +1,12 @@
 """A tiny LLaMA with its own tokenizer, briefly pretrained offline, and cached.
 
 Its weights start random and are then pretrained for a few seconds on the
-English text of :mod:`loraforge_llama.corpus` (:mod:`loraforge_llama.pretrain`),
+English text of :mod:`_loraforge_llama.corpus` (:mod:`_loraforge_llama.pretrain`),
 so it writes English-like text and what an adapter teaches it shows.
 
 It is written with ``save_pretrained`` like any checkpoint, so whoever uses
 it (the quickstart, the tests) goes through the real loading path. Its
-tokenizer is a byte-level BPE trained on :mod:`loraforge_llama.corpus`: it
+tokenizer is a byte-level BPE trained on :mod:`_loraforge_llama.corpus`: it
 has ``<s>``, ``</s>`` and ``<unk>`` but no pad token, as many real LLaMA
 tokenizers do.
 """
@@ -21,8 +21,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from _loraforge_llama.pretrain import pretrain
 from loraforge.cache import cache_dir
-from loraforge_llama.pretrain import pretrain
 
 # Part of the cache key: bump it whenever what gets built changes (the
 # architecture, the corpus, the tokenizer's settings), so stale models are
@@ -106,7 +106,7 @@ def _build_tokenizer(vocab_size: int):
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
-    from loraforge_llama.corpus import TEXT
+    from _loraforge_llama.corpus import TEXT
 
     # Ids 0, 1, 2 for <unk>, <s>, </s>, as in LLaMA's own vocabulary.
     specials = [UNK, BOS, EOS]

@@ -15,9 +15,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loraforge.components import TargetSelector
-from loraforge.modules import leaf_name, linear_module_names
 from loraforge.errors import ModelError
 from loraforge.hookspecs import hookimpl
+from loraforge.modules import leaf_name, linear_module_names
 
 
 class Auto(TargetSelector):

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from _loraforge_llama.loaders import LlamaLoader, TinyLlamaLoader
 from loraforge.hookspecs import hookimpl
-from loraforge_llama.loaders import LlamaLoader, TinyLlamaLoader
 
 
 @hookimpl

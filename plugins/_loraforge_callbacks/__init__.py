@@ -3,10 +3,10 @@ of the base with the adapter once a run has finished."""
 
 from __future__ import annotations
 
+from _loraforge_callbacks.compare import CompareAfterTraining
+from _loraforge_callbacks.console import ConsoleProgress
+from _loraforge_callbacks.metrics import MetricsFile
 from loraforge.hookspecs import hookimpl
-from loraforge_callbacks.compare import CompareAfterTraining
-from loraforge_callbacks.console import ConsoleProgress
-from loraforge_callbacks.metrics import MetricsFile
 
 
 @hookimpl

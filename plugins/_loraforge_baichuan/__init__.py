@@ -9,15 +9,15 @@ docs/baichuan.md has the details.
 
 from __future__ import annotations
 
-from loraforge.hookspecs import hookimpl
-from loraforge_baichuan.loader import BaichuanLoader
-from loraforge_baichuan.variants import (
+from _loraforge_baichuan.loader import BaichuanLoader
+from _loraforge_baichuan.variants import (
     BAICHUAN2_CHAT_MARKERS,
     BAICHUAN_13B_CHAT_MARKERS,
     ChatMarkers,
     Variant,
     detect_variant,
 )
+from loraforge.hookspecs import hookimpl
 
 __all__ = [
     "BAICHUAN2_CHAT_MARKERS",

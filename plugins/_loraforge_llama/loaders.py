@@ -35,7 +35,7 @@ class LlamaLoader(ModelLoader):
         )
 
     def load(self, spec: ModelSection) -> LoadedModel:
-        from loraforge_llama.loading import load_causal_lm
+        from _loraforge_llama.loading import load_causal_lm
 
         if not spec.path:
             raise ModelError(
@@ -46,7 +46,7 @@ class LlamaLoader(ModelLoader):
         return load_causal_lm(spec.path, spec, default_targets=LLAMA_TARGETS)
 
     def load_tokenizer(self, spec: ModelSection) -> Any:
-        from loraforge_llama.loading import load_tokenizer
+        from _loraforge_llama.loading import load_tokenizer
 
         if not spec.path:
             return self.load(spec).tokenizer  # says what is missing
@@ -84,20 +84,20 @@ class TinyLlamaLoader(ModelLoader):
     Options = TinyLlamaOptions
 
     def load(self, spec: ModelSection) -> LoadedModel:
-        from loraforge_llama.loading import load_causal_lm
-        from loraforge_llama.tiny import tiny_llama_path
+        from _loraforge_llama.loading import load_causal_lm
+        from _loraforge_llama.tiny import tiny_llama_path
 
         path = tiny_llama_path(**self.options.model_dump())
         return load_causal_lm(path, spec, default_targets=LLAMA_TARGETS)
 
     def load_tokenizer(self, spec: ModelSection) -> Any:
-        from loraforge_llama.loading import load_tokenizer
-        from loraforge_llama.tiny import tiny_llama_path
+        from _loraforge_llama.loading import load_tokenizer
+        from _loraforge_llama.tiny import tiny_llama_path
 
         return load_tokenizer(tiny_llama_path(**self.options.model_dump()), spec)
 
     def model_config(self, spec: ModelSection) -> dict[str, Any] | None:
-        from loraforge_llama.tiny import tiny_llama_path
+        from _loraforge_llama.tiny import tiny_llama_path
 
         # the tiny model is built (once, cached) to know it: it is what load() reads
         path = tiny_llama_path(**self.options.model_dump())

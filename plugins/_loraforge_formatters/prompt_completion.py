@@ -12,8 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from _loraforge_formatters import rows
 from loraforge.components import DatasetFormatter, Sample, Segment
-from loraforge_formatters import rows
 
 
 class PromptCompletionOptions(BaseModel):

@@ -32,12 +32,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from _loraforge_baichuan.tokenizer import convert_tokenizer
+from _loraforge_baichuan.variants import Variant
+from _loraforge_baichuan.weights import INDEX_FILES, weight_files, write_converted
 from loraforge.cache import cache_dir
-from loraforge.reporting import note
 from loraforge.errors import ModelError
-from loraforge_baichuan.tokenizer import convert_tokenizer
-from loraforge_baichuan.variants import Variant
-from loraforge_baichuan.weights import INDEX_FILES, weight_files, write_converted
+from loraforge.reporting import note
 
 CONVERSION_VERSION = 1
 SMALL_FILES = (

@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from _loraforge_baichuan.convert import converted_checkpoint
+from _loraforge_baichuan.variants import VARIANTS, Variant, detect_variant
+from _loraforge_llama.loading import load_causal_lm
 from loraforge.components import LoadedModel, ModelLoader
 from loraforge.errors import ModelError
-from loraforge_baichuan.convert import converted_checkpoint
-from loraforge_baichuan.variants import VARIANTS, Variant, detect_variant
-from loraforge_llama.loading import load_causal_lm
 
 if TYPE_CHECKING:
     from loraforge.recipe import ModelSection
@@ -70,7 +70,7 @@ class BaichuanLoader(ModelLoader):
         config = json.loads((source / "config.json").read_text(encoding="utf-8"))
         if not variant.convertible:
             return config  # loaded through its own code: its own config
-        from loraforge_baichuan.convert import llama_config
+        from _loraforge_baichuan.convert import llama_config
 
         # the LLaMA checkpoint the conversion writes, in the dtype the weights are stored in
         dtype = config.get("torch_dtype") or config.get("dtype") or "float16"
