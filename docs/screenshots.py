@@ -39,12 +39,13 @@ async def shoot(step: str) -> str:
     from loraforge.testing import builtin_plugins
     from loraforge.tui.app import Wizard
     from loraforge.tui.draft import Draft
+    from loraforge.tui.steps.data import SETTLE_SECONDS
 
     app = Wizard(Draft.open(Path("recipe.toml")), builtin_plugins())
     async with app.run_test(size=SIZE) as pilot:
         app.show(step)
         for _ in range(3):
-            await pilot.pause()
+            await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview waits for the fields
             await app.workers.wait_for_complete()
         for field in app.query(Input):
             field.cursor_blink = False

@@ -17,6 +17,7 @@ from textual.widgets import Input, Static
 from loraforge.testing import builtin_plugins
 from loraforge.tui.app import STEPS, Wizard
 from loraforge.tui.draft import Draft
+from loraforge.tui.steps.data import SETTLE_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = """\
@@ -45,7 +46,7 @@ def recipe(tmp_path, monkeypatch):
 async def settle(pilot) -> None:
     """Wait until the step is shown and its live panels are filled; no blinking cursor."""
     for _ in range(3):
-        await pilot.pause()
+        await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview starts once fields settle
         await pilot.app.workers.wait_for_complete()
     for field in pilot.app.query(Input):
         field.cursor_blink = False

@@ -17,6 +17,7 @@ from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins, registered
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
+from loraforge.tui.steps.data import SETTLE_SECONDS
 from loraforge.tui.widgets.field_row import FieldRow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,7 +33,7 @@ def folder(tmp_path, monkeypatch):
 
 async def settle(pilot) -> None:
     for _ in range(3):
-        await pilot.pause()
+        await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview starts once fields settle
         await pilot.app.workers.wait_for_complete()
     await pilot.pause()
 
@@ -147,6 +148,7 @@ async def test_third_party_components_bring_their_forms(folder, shout):
                 marks.query_one(".field-problem", Static).render())
             await pilot.press("backspace", "2")
             await settle(pilot)
+            assert app.draft.problems == [], app.draft.problems
             assert "A REAL TREAT FROM START TO FINISH!!</s>" in text_of(app, "#data-preview")
             app.show("training")
             await settle(pilot)
