@@ -217,9 +217,9 @@ class RunScreen(Screen[RunOutcome]):
             self.notify("There is no live process to stop.", severity="warning")
 
     def action_close(self) -> None:
-        self.leave()
+        self.leave_run_view()
 
-    def leave(self, then: Callable[[], None] | None = None) -> None:
+    def leave_run_view(self, then: Callable[[], None] | None = None) -> None:
         """Close the view; on a live run, ask first whether to stop it or leave it running.
 
         ``then`` replaces closing (the wizard quitting altogether, say).

@@ -34,6 +34,6 @@ class WatchApp(App):
     def action_leave(self) -> None:
         screen = self.screen
         if isinstance(screen, RunScreen):
-            screen.leave()
+            screen.leave_run_view()
         else:
             self.exit()
