@@ -7,8 +7,7 @@ import sys
 from pathlib import Path
 
 from loraforge.errors import LoraforgeError, NotARunError
-
-EVENTS_FILE = "events.jsonl"
+from loraforge.events import RUN_EVENTS_FILE as EVENTS_FILE
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:

@@ -41,6 +41,7 @@ from loraforge.engine.record import RunRecord
 from loraforge.engine.signals import RunInterrupted, StopToken
 from loraforge.errors import LoraforgeError, OutputError
 from loraforge.events import (
+    RUN_EVENTS_FILE,
     Message,
     PhaseFinished,
     PhaseStarted,
@@ -55,7 +56,7 @@ from loraforge.plugins import Plugins, get_plugins, plugin_warnings
 from loraforge.recipe import Recipe, remote_code_warning
 from loraforge.reporting import JsonLinesReporter, Reporter, Reporters, current_reporter, reporting_to
 
-EVENT_LOG = "events.jsonl"
+EVENT_LOG = RUN_EVENTS_FILE
 
 
 @dataclass

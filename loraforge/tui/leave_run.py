@@ -22,8 +22,8 @@ class LeaveRun(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
             yield Label("The run is still going. Stop it (it saves a checkpoint at the next "
-                        "step, and Save & run resumes from there), or leave it running in the "
-                        f"background (follow it again with `{self.watch_command}`)?")
+                        "step, to resume from), or leave it running in the background (follow "
+                        f"it again with `{self.watch_command}`)?")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Stop it", id="stop", variant="warning")
                 yield Button("Leave it running", id="leave", variant="primary")

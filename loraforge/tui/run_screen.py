@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, RichLog
 
+from loraforge.events import RUN_EVENTS_FILE
 from loraforge.tui.events_file import EventsFile
 from loraforge.tui.run_process import RunProcess, log_tail
 from loraforge.tui.run_state import RunOutcome, RunState
@@ -87,6 +88,7 @@ class RunScreen(Screen[RunOutcome]):
         self.stopping = False
         self.leave_after_stop: Callable[[], None] | None = None
         self._logged = 0
+        self._history_of: dict | None = None
         self.output = CommandOutput(id="run-output")
 
     def compose(self) -> ComposeResult:
@@ -100,6 +102,7 @@ class RunScreen(Screen[RunOutcome]):
 
     def on_mount(self) -> None:
         self.query_one("#run-outcome").display = False
+        self.redraw()
         self.poll()
         self.set_interval(self.poll_seconds, self.poll)
 
@@ -130,6 +133,16 @@ class RunScreen(Screen[RunOutcome]):
             self.query_one("#run-outcome").display = False
         if not self.own_process and self.state.pid != self.process.pid:
             self.process = RunProcess(pid=self.state.pid)
+        started = self.state.started
+        if started is not None and started is not self._history_of:
+            self._history_of = started
+            if started.get("resumed_from_step") and self.state.segments == 1 and \
+                    self.state.output_dir:
+                # a resumed run's own events file starts at the resume: the run's folder has
+                # what came before
+                folder_events = Path(self.state.output_dir) / RUN_EVENTS_FILE
+                if folder_events.resolve() != self.events.path.resolve():
+                    self.state.take_history(EventsFile(folder_events).read_new())
         return bool(events) or self.events.restarted
 
     def _check_end(self) -> bool:
@@ -249,8 +262,14 @@ class RunScreen(Screen[RunOutcome]):
         self.app.push_screen(LeaveRun(self.watch_command()), answered)
 
     def action_switch_view(self) -> None:
-        switcher = self.query_one(ContentSwitcher)
-        switcher.current = "run-chart" if switcher.current == "run-output" else "run-output"
+        self.show_output(self.query_one(ContentSwitcher).current != "run-output")
+
+    def show_output(self, output: bool) -> None:
+        """Show a command's output (focused, to scroll it) in the chart's place, or the chart."""
+        self.query_one(ContentSwitcher).current = "run-output" if output else "run-chart"
+        self.set_class(output, "showing-output")
+        if output:
+            self.output.focus()
 
     # --- after training --------------------------------------------------------------------------
 
@@ -285,7 +304,7 @@ class RunScreen(Screen[RunOutcome]):
         self.app.push_screen(MergeTarget(f"{self.run_dir.rstrip(os.sep)}-merged"), chosen)
 
     def _command(self, *words: str) -> None:
-        self.query_one(ContentSwitcher).current = "run-output"
+        self.show_output(True)
         self.output.start(*words)
         self.refresh_bindings()
 

@@ -144,6 +144,19 @@ class RunState:
             where = f"{error['where']}: " if error.get("where") else ""
             self.log.append(LogLine(f"{where}{error.get('message', '')}", "error"))
 
+    def take_history(self, events: list[dict[str, Any]]) -> None:
+        """Take the losses logged before this segment resumed from ``events``, the run's whole
+        file (``events.jsonl`` in its folder), when the file followed holds this segment only."""
+        resumed = _int((self.started or {}).get("resumed_from_step")) or 0
+        earlier = RunState()
+        for event in events:
+            earlier.apply(event)
+        for mine, theirs in ((self.train_loss, earlier.train_loss),
+                             (self.eval_loss, earlier.eval_loss)):
+            for step, loss in theirs.items():
+                if step <= resumed:
+                    mine.setdefault(step, loss)
+
     # --- what follows from them ---------------------------------------------------------------
 
     @property

@@ -138,7 +138,11 @@ async def test_the_stop_key_saves_a_checkpoint_and_save_and_run_offers_to_resume
         await pilot.click("#start-resume")
         await wait_for(pilot, lambda: training(app) and run_view(app).state.step > step,
                        what="the resumed run's first step")
-        assert run_view(app).state.started["resumed_from_step"] == step
+        view = run_view(app)
+        assert view.state.started["resumed_from_step"] == step
+        # the chart goes on from the first run's steps, read from the run's folder
+        await wait_for(pilot, lambda: view.query_one(LossChart).train[:1] == [
+            (1, view.state.train_loss[1])], seconds=5, what="the chart to go on")
         # quitting the wizard on a live run asks; stopping it waits for its checkpoint
         await pilot.press("ctrl+q")
         await pilot.click("#stop")

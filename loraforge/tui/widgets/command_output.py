@@ -38,11 +38,12 @@ class CommandOutput(RichLog):
         self.running = False
 
     def start(self, *words: str) -> None:
-        """Run ``loraforge WORDS...`` and show what it prints."""
+        """Run ``loraforge WORDS...`` and show what it prints, as wide as the screen."""
         self.running = True
         self.clear()
         self.write(Text(f"$ {shlex.join(['loraforge', *words])}", style="bold"))
-        self._run(list(words), max(self.size.width - 2, 40))
+        # this log may be hidden still, without a width of its own: the screen's is the one
+        self._run(list(words), max(self.screen.size.width - 4, 40))
 
     @work(thread=True, exclusive=True, group="command")
     def _run(self, words: list[str], width: int) -> None:
