@@ -306,3 +306,60 @@ print(json.dumps(sorted(m for m in ("torch", "transformers", "peft", "datasets")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert [json.loads(text) for text in out.stdout.split()] == [[], []]
+
+
+async def test_the_stop_key_interrupts_a_run_started_elsewhere_by_its_pid(tmp_path):
+    # a stand-in for a headless run: it waits for SIGINT and says that it came
+    heard = tmp_path / "heard"
+    run = subprocess.Popen([sys.executable, "-c", (
+        "import pathlib, signal, sys, time\n"
+        f"signal.signal(signal.SIGINT, lambda *_: (pathlib.Path({str(heard)!r}).write_text("
+        "'SIGINT'), sys.exit(130)))\n"
+        "time.sleep(60)\n")])
+    try:
+        events = tmp_path / "events.jsonl"
+        events.write_text(segment(1, 2, time.time(), pid=run.pid))
+        app = WatchApp(events, poll_seconds=0.05)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            view = run_view(app)
+            assert view.live and ("s", "Stop (checkpoint)") in _footer_keys(app)
+            await pilot.press("s")
+            assert run.wait(timeout=20) == 130 and heard.read_text() == "SIGINT"
+            # it died without a run_ended event, as a killed run would
+            await wait_for(pilot, lambda: view.outcome is not None, seconds=5)
+            assert view.outcome.status == "crashed"
+    finally:
+        run.kill()
+        run.wait()
+
+
+async def test_a_file_replaced_by_a_fresh_run_starts_the_view_afresh(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text(segment(1, 8, 1000))
+    app = WatchApp(events, poll_seconds=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause(0.2)
+        view = run_view(app)
+        assert len(view.state.train_loss) == 8
+        fresh = tmp_path / "fresh.jsonl"  # `--overwrite` removes the file; the run begins anew
+        fresh.write_text(segment(1, 2, 3000))
+        os.replace(fresh, events)
+        await wait_for(pilot, lambda: len(view.state.train_loss) == 2, seconds=5)
+        assert view.query_one(LossChart).train == [(1, 9.0), (2, 8.0)]
+
+
+def test_run_and_validate_never_import_textual(tmp_path):
+    recipe = recipe_file(tmp_path, "train.max_steps=1")
+    probe = (
+        "import contextlib, io, json, sys\n"
+        "from loraforge.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['validate', {str(recipe)!r}])\n"
+        "import loraforge.cli.run_cmd, loraforge.engine.run\n"
+        "print(json.dumps([code, sorted(m for m in sys.modules if m.split('.')[0] == 'textual'"
+        " or m.startswith('loraforge.tui'))]))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []]

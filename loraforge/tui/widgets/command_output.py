@@ -36,6 +36,7 @@ class CommandOutput(RichLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(wrap=True, markup=False, highlight=False, **kwargs)
         self.running = False
+        self.process: subprocess.Popen | None = None
 
     def start(self, *words: str) -> None:
         """Run ``loraforge WORDS...`` and show what it prints, as wide as the screen."""
@@ -53,12 +54,24 @@ class CommandOutput(RichLog):
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=env, text=True, errors="replace")
         except OSError as exc:
-            self.app.call_from_thread(self._finish, words, -1, f"could not start it: {exc}")
+            self._tell(self._finish, words, -1, f"could not start it: {exc}")
             return
+        self.process = process
         assert process.stdout is not None
         for line in process.stdout:
-            self.app.call_from_thread(self.write, Text.from_ansi(line.rstrip("\n")))
-        self.app.call_from_thread(self._finish, words, process.wait(), "")
+            self._tell(self.write, Text.from_ansi(line.rstrip("\n")))
+        self._tell(self._finish, words, process.wait(), "")
+
+    def _tell(self, callback, *args) -> None:
+        """Call back in the app's thread, unless the app has gone meanwhile."""
+        try:
+            self.app.call_from_thread(callback, *args)
+        except RuntimeError:
+            pass  # the app closed: nobody is left to show it to
+
+    def on_unmount(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # an eval or merge nobody waits for any more
 
     def _finish(self, words: list[str], code: int, problem: str) -> None:
         self.running = False
