@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -283,7 +284,13 @@ class RunScreen(Screen[RunOutcome]):
         try:
             with self.app.suspend():
                 print(f"loraforge chat {self.run_dir}  (Ctrl-D to come back)", flush=True)
-                subprocess.run(loraforge_command("chat", self.run_dir), check=False)
+                # Ctrl-C reaches the whole foreground group: it is for the chat, not the view
+                # (a handler, unlike SIG_IGN, is not inherited by the chat's process)
+                previous = signal.signal(signal.SIGINT, lambda *_: None)
+                try:
+                    subprocess.run(loraforge_command("chat", self.run_dir), check=False)
+                finally:
+                    signal.signal(signal.SIGINT, previous)
         except SuspendNotSupported:
             self.notify(f"Chat needs the terminal: run `loraforge chat {self.run_dir}`.",
                         severity="warning", timeout=10)
