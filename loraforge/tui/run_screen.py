@@ -90,6 +90,7 @@ class RunScreen(Screen[RunOutcome]):
         self.leave_after_stop: Callable[[], None] | None = None
         self._logged = 0
         self._history_of: dict | None = None
+        self._problems: set[str] = set()
         self.output = CommandOutput(id="run-output")
 
     def compose(self) -> ComposeResult:
@@ -98,7 +99,7 @@ class RunScreen(Screen[RunOutcome]):
             yield LossChart(id="run-chart")
             yield self.output
         yield RunOutcomePanel(id="run-outcome")
-        yield RichLog(id="run-log", wrap=True, markup=False, highlight=False)
+        yield RichLog(id="run-log", wrap=True, markup=False, highlight=False, max_lines=2000)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -118,8 +119,10 @@ class RunScreen(Screen[RunOutcome]):
             if changed:
                 self.redraw()
         except Exception as exc:  # the view must outlive whatever the file or the process does
-            self._write_log(f"the run view could not read the run: {type(exc).__name__}: {exc}",
-                            "error")
+            problem = f"the run view could not read the run: {type(exc).__name__}: {exc}"
+            if problem not in self._problems:  # once, not at every tick
+                self._problems.add(problem)
+                self._write_log(problem, "error")
 
     def _read(self) -> bool:
         events = self.events.read_new()
@@ -130,7 +133,7 @@ class RunScreen(Screen[RunOutcome]):
         for event in events:
             self.state.apply(event)
         if self.state.segments != segments and self.outcome is not None:
-            self.outcome = None  # a crashed run was resumed: follow it again
+            self.outcome = None  # the run was resumed: follow it again
             self.query_one("#run-outcome").display = False
         if not self.own_process and self.state.pid != self.process.pid:
             self.process = RunProcess(pid=self.state.pid)

@@ -169,6 +169,14 @@ class RunState:
         return "training" if self.phase == "train" else "preparing"
 
     @property
+    def last_train_loss(self) -> float | None:
+        return self.train_loss[max(self.train_loss)] if self.train_loss else None
+
+    @property
+    def last_eval_loss(self) -> float | None:
+        return self.eval_loss[max(self.eval_loss)] if self.eval_loss else None
+
+    @property
     def output_dir(self) -> str | None:
         for event in (self.ended, self.started):
             if event and event.get("output_dir"):

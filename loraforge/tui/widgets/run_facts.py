@@ -27,10 +27,10 @@ def duration(seconds: float) -> str:
 def losses(state: RunState) -> list[str]:
     """The latest training and evaluation loss, as short phrases."""
     parts = []
-    if state.train_loss:
-        parts.append(f"loss {state.train_loss[max(state.train_loss)]:.3f}")
-    if state.eval_loss:
-        parts.append(f"eval loss {state.eval_loss[max(state.eval_loss)]:.3f}")
+    if state.last_train_loss is not None:
+        parts.append(f"loss {state.last_train_loss:.3f}")
+    if state.last_eval_loss is not None:
+        parts.append(f"eval loss {state.last_eval_loss:.3f}")
     return parts
 
 

@@ -17,13 +17,13 @@ from loraforge.tui.widgets.run_facts import duration
 
 def final_losses(state: RunState, mean: float | None) -> str:
     parts = []
-    if state.train_loss:
-        parts.append(f"train {state.train_loss[max(state.train_loss)]:.4f} (last logged)")
+    if state.last_train_loss is not None:
+        parts.append(f"train {state.last_train_loss:.4f} (last logged)")
     if mean is not None:
         parts.append(f"{float(mean):.4f} (mean)")
     words = "Loss: " + ", ".join(parts) if parts else "Loss: none logged"
-    if state.eval_loss:
-        words += f" · eval {state.eval_loss[max(state.eval_loss)]:.4f}"
+    if state.last_eval_loss is not None:
+        words += f" · eval {state.last_eval_loss:.4f}"
     return words
 
 
