@@ -363,3 +363,46 @@ def test_run_and_validate_never_import_textual(tmp_path):
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == [0, []]
+
+
+async def test_a_process_that_ends_before_its_first_event_is_shown_with_its_log(tmp_path):
+    from textual.app import App
+
+    log = tmp_path / "run.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-c", "print('Invalid recipe: train.epochs: must be > 0'); exit(2)"],
+            stdout=output, stderr=subprocess.STDOUT)
+    view = RunScreen(events=tmp_path / "never.jsonl", process=process,
+                     recipe_path=Path("recipe.toml"), log=log, poll_seconds=0.05)
+
+    class Host(App):
+        def on_mount(self) -> None:
+            self.push_screen(view)
+
+    app = Host()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: view.outcome is not None, seconds=10)
+        assert view.outcome.status == "crashed"
+        panel = words(view.query_one(RunOutcomePanel))
+        assert "died without ending the run: the process exited with code 2" in panel
+        assert "Invalid recipe: train.epochs: must be > 0" in panel
+
+
+async def test_the_phases_before_training_show_their_progress(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        line("phase_started", 1000, phase="output", message="")
+        + line("run_started", 1001, output_dir="/runs/r", recipe="recipe.toml",
+               resumed_from_step=0, pid=0, loraforge="0.1.0")
+        + "".join(line("phase_finished", 1002, phase=phase, seconds=0.5, message="", details={})
+                  for phase in ("output", "plugins", "data", "model", "lora"))
+        + line("phase_started", 1003, phase="tokenize", message="")
+        + line("progress", 1004, phase="tokenize", done=120, total=240, unit="train rows"))
+    app = WatchApp(events)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        facts = shown(run_view(app).query_one(RunFacts))
+        assert "preparing" in facts
+        assert "✓output ✓plugins ✓data ✓model ✓lora ▸tokenize ·train ·evaluate ·save" in facts
+        assert "tokenize: 120/240 train rows" in facts
