@@ -406,3 +406,22 @@ async def test_the_phases_before_training_show_their_progress(tmp_path):
         assert "preparing" in facts
         assert "✓output ✓plugins ✓data ✓model ✓lora ▸tokenize ·train ·evaluate ·save" in facts
         assert "tokenize: 120/240 train rows" in facts
+
+
+async def test_leaving_a_live_run_running_closes_the_view_and_leaves_the_process(tmp_path):
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        events = tmp_path / "events.jsonl"
+        events.write_text(segment(1, 2, 1000, pid=sleeper.pid))
+        app = WatchApp(events)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            await pilot.press("ctrl+q")
+            assert type(app.screen).__name__ == "LeaveRun"
+            await pilot.click("#leave")
+            await wait_for(pilot, lambda: not app.is_running, seconds=5)
+        assert app.return_value.status == "running"
+        assert sleeper.poll() is None  # nothing was sent to it
+    finally:
+        sleeper.kill()
+        sleeper.wait()
