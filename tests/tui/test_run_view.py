@@ -425,3 +425,16 @@ async def test_leaving_a_live_run_running_closes_the_view_and_leaves_the_process
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_the_stylesheets_are_part_of_the_distribution():
+    import fnmatch
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    shipped = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["loraforge"]
+    sheets = sorted(str(p.relative_to(root / "loraforge")) for p in
+                    (root / "loraforge" / "tui").rglob("*.tcss"))
+    assert "tui/styles/run.tcss" in sheets
+    assert [s for s in sheets if not any(fnmatch.fnmatch(s, glob) for glob in shipped)] == []
