@@ -33,11 +33,14 @@ def events_path(run_dir: str | Path) -> Path:
     if (path / EVENTS_FILE).is_file():
         return path / EVENTS_FILE
     what = "does not exist" if not path.exists() else f"has no {EVENTS_FILE}"
+    hint = ("Give the output folder of a run (output.dir in its recipe, e.g. runs/quickstart), "
+            "or the file given to `loraforge run --events FILE`.")
+    if not path.exists():
+        hint += " A run that was just started makes its folder within seconds: try again then."
     raise NotARunError(
         f"{path} {what}, so there is no run to follow: every run writes its events to "
         f"{EVENTS_FILE} in its output folder from the moment it starts", where="RUN_DIR",
-        hint="Give the output folder of a run (output.dir in its recipe, e.g. runs/quickstart), "
-        "or the file given to `loraforge run --events FILE`.",
+        hint=hint,
     )
 
 

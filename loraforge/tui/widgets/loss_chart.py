@@ -2,8 +2,7 @@
 
 Drawn by plotext (textual-plotext). The two curves differ by their marks,
 not only by colour, so that the chart reads the same with ``NO_COLOR=1`` or
-16 colours: training loss is a braille line, evaluation loss a line of
-``×`` marks. A long run is averaged down to what the chart's width can show.
+16 colours: training loss is a braille line, evaluation loss ``×`` marks. A long run is averaged down to what the chart's width can show.
 """
 
 from __future__ import annotations
@@ -56,7 +55,8 @@ class LossChart(PlotextPlot):
         if self.train:
             plt.plot(*zip(*downsample(self.train, 2 * width)), marker="braille")
         if self.eval:
-            plt.plot(*zip(*downsample(self.eval, width)), marker=EVAL_MARKER)
+            # points, not a line: evaluations are few (one an epoch), a line of marks is noise
+            plt.scatter(*zip(*downsample(self.eval, width)), marker=EVAL_MARKER)
         # the key is on the axis' line: plotext's legend would hide the first steps' losses
         if self.train or self.eval:
             plt.xlabel(f"step   ⠉⠒⠤ train loss   {EVAL_MARKER} eval loss")
