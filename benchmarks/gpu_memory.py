@@ -56,7 +56,7 @@ def llama_form(name: str) -> dict:
     """The LLaMA config loraforge trains for a model (Baichuan2-7B as its conversion writes it)."""
     config = json.loads((HERE / "configs" / MODELS[name]).read_text())
     if config.get("model_type") == "baichuan":
-        from loraforge_baichuan.convert import llama_config
+        from _loraforge_baichuan.convert import llama_config
 
         config = llama_config(config, "bfloat16").to_dict()
     return config
@@ -67,7 +67,7 @@ def build(folder: Path, name: str) -> Path:
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     target = folder / name
     if (target / "config.json").is_file():

@@ -68,7 +68,7 @@ def build_base(folder: Path, layers: int, shard_mb: int) -> Path:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     tiny = tiny_llama_path()
     config = LlamaConfig(vocab_size=2048, hidden_size=512, intermediate_size=1024,

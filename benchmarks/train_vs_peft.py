@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=64)
     args = parser.parse_args()
 
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     model_dir = tiny_llama_path()
     results: dict[str, list[tuple[float, int]]] = {"loraforge": [], "plain": []}

@@ -19,7 +19,7 @@ from loraforge.events import Event, Message, PhaseFinished, PhaseStarted, RunWar
 from loraforge.reporting import Reporter
 
 # warnings spoken in the command's own voice, as one line each
-OWN_VOICE = {"plugin_not_loaded", "name_clash", "stop"}
+OWN_VOICE = {"plugin_not_loaded", "name_clash", "plugin_name_taken", "hook_not_marked", "stop"}
 
 
 class ConsoleReporter(Reporter):

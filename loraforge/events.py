@@ -118,7 +118,7 @@ class RunWarning(Event):
     """Something the user should know that does not stop the run.
 
     ``code`` tells warnings apart for programs: ``remote_code``, ``plugin_not_loaded``,
-    ``name_clash``, ``callback_disabled``, ``console_closed``, ``resume`` or ``other``.
+    ``name_clash``, ``plugin_name_taken``, ``hook_not_marked``, ``callback_disabled``, ``console_closed``, ``resume`` or ``other``.
     """
 
     kind: ClassVar[str] = "warning"

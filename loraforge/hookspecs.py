@@ -20,8 +20,9 @@ it once per component class it provides::
     def register_dataset_formatters(register):
         register(Shout)
 
-Components are referred to by ``name`` in recipes; two components of one kind
-with the same name are an error. This module imports neither torch nor
+Components are referred to by ``name`` in recipes; when two plugins give
+components of one kind the same name, a recipe names the one it means as
+``plugin:name`` (the bare name is refused, naming both). This module imports neither torch nor
 textual, so a plugin's registration costs nothing until a run needs it.
 
 The contract is versioned by :data:`API_VERSION`; docs/plugins/hooks.md is

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -82,6 +83,8 @@ class Selection:
     trainable: int
     total: int
     adapter_bytes: int
+    module_names: list[str] = field(default_factory=list)
+    """The modules that get LoRA layers, by their names in the base model."""
 
     @property
     def share(self) -> float:
@@ -213,9 +216,35 @@ def selection(plan: Any, config: dict[str, Any], selector: Any | None = None) ->
     targets = check_targets(base, picked)
     model = lora_model(plan, config, targets)
     trainable, total = model.get_nb_trainable_parameters()
-    modules = sum(1 for _, module in model.named_modules() if hasattr(module, "lora_A"))
-    return Selection(type(chosen).name, targets, modules, int(trainable), int(total),
-                     int(trainable) * ADAPTER_BYTES_PER_PARAMETER)
+    names = [name.removeprefix("base_model.model.") for name, module in model.named_modules()
+             if hasattr(module, "lora_A")]
+    return Selection(type(chosen).name, targets, len(names), int(trainable), int(total),
+                     int(trainable) * ADAPTER_BYTES_PER_PARAMETER, names)
+
+
+def module_ranges(names: Sequence[str]) -> list[str]:
+    """Module names with their layer numbers folded: ``model.layers.0-31.self_attn.q_proj``."""
+    grouped: dict[str, list[int]] = {}
+    for name in names:
+        found = re.search(r"\.(\d+)\.", name)
+        if found is None:
+            grouped.setdefault(name, [])
+            continue
+        pattern = f"{name[:found.start(1)]}{{}}{name[found.end(1):]}"
+        grouped.setdefault(pattern, []).append(int(found.group(1)))
+    return [pattern.format(_ranges(numbers)) if numbers else pattern
+            for pattern, numbers in grouped.items()]
+
+
+def _ranges(numbers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` as ``0-2,5``."""
+    spans: list[list[int]] = []
+    for number in sorted(set(numbers)):
+        if spans and number == spans[-1][1] + 1:
+            spans[-1][1] = number
+        else:
+            spans.append([number, number])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
 
 
 def selections(plan: Any, config: dict[str, Any], registry: Any) -> list[Selection]:

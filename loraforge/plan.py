@@ -87,6 +87,9 @@ def _detect_loader(recipe: Recipe, registry: Registry,
                    config: dict[str, Any] | None) -> ComponentRef:
     """The loader whose ``handles`` recognises the checkpoint's ``config.json``."""
     known = ", ".join(registry.names("loader")) or "none installed"
+    note = registry.selection_note()
+    if note:  # the loader may be installed, but not loaded
+        known += f"; {note}"
     if config is not None:
         for name in registry.names("loader"):
             entry = registry.get("loader", name)

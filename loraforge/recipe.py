@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import difflib
 import math
+import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import tomllib
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -34,7 +34,6 @@ from pydantic import (
 )
 
 from loraforge.errors import RecipeError
-
 
 # Bounds that keep every number within what the libraries accept and memory can hold;
 # a value outside them is a recipe error naming the field, never a traceback later.
@@ -65,7 +64,7 @@ DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet", ".txt")
 class Section(BaseModel):
     """A recipe table. An assignment that fails validation leaves it as it was."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # pydantic runs a section's own checks after assigning; undo the assignment they refuse
@@ -81,7 +80,7 @@ class Section(BaseModel):
 class ComponentRef(BaseModel):
     """A component by name, with its options as the other keys of the table."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     name: str = Field(title="Name", description="The component's name, as loraforge plugins lists it.")
 
@@ -326,7 +325,7 @@ class Recipe(BaseModel):
     recipe saved into another folder equals the one it was saved from.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, defer_build=True)
 
     model: ModelSection = Field(title="Model", description=ModelSection.__doc__)
     lora: LoraSection = Field(default_factory=LoraSection, title="LoRA",

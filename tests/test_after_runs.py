@@ -83,7 +83,7 @@ def test_the_runs_inputs_are_found_from_anywhere(tmp_path, monkeypatch, capsys):
 @pytest.fixture(scope="module")
 def own_base_run(tmp_path_factory):
     """A short run on a copy of the tiny model in a folder of its own, named by model.path."""
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     folder = tmp_path_factory.mktemp("own-base")
     shutil.copytree(tiny_llama_path(), folder / "base")

@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_runs import events, plugins, recipe, run_record, write_checkpoint_files
 
+from _loraforge_llama.loaders import TinyLlamaLoader
 from loraforge.engine import checkpoints
 from loraforge.engine.checkpoints import MARKER, Checkpoint, TrainingStamp, check_resumable
 from loraforge.engine.fingerprints import EFFECTIVE_BATCH, settings_hash, training_settings
@@ -15,7 +16,6 @@ from loraforge.engine.run import run_recipe
 from loraforge.engine.signals import RunInterrupted
 from loraforge.errors import ResumeError
 from loraforge.hookspecs import hookimpl
-from loraforge_llama.loaders import TinyLlamaLoader
 
 
 class CountedLoader(TinyLlamaLoader):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ast
 import json
 import re
+import tomllib
 
 import pytest
-import tomllib
 
 import loraforge.plugins
 from loraforge.cli import main
@@ -29,7 +29,9 @@ def test_json_listing_gives_every_plugin_its_version_hooks_and_component_schemas
     assert listing["api_version"] == API_VERSION
     assert listing["failed"] == []
     for plugin in listing["plugins"]:
-        assert set(plugin) == {"name", "version", "distribution", "api", "hooks", "components"}
+        assert set(plugin) == {"name", "version", "distribution", "module", "api", "hooks",
+                               "components"}
+        assert plugin["module"] == f"_loraforge_{plugin['name']}"
         assert plugin["version"] and plugin["distribution"] == "loraforge"
         assert plugin["hooks"] and plugin["components"]
         for component in plugin["components"]:
@@ -164,5 +166,115 @@ def test_the_json_still_gives_full_hook_names(listed, capsys):
     listing = json.loads(capsys.readouterr().out)
     formatters = next(p for p in listing["plugins"] if p["name"] == "formatters")
     assert formatters["hooks"] == ["register_dataset_formatters"]
-    assert listing["failed"] == [{"name": "failing",
+    assert listing["failed"] == [{"name": "failing", "distribution": None, "version": None,
+                                  "module": None,
                                   "error": "register_callbacks raised RuntimeError: boom"}]
+
+
+@pytest.mark.parametrize("name", ["llama", "baichuan", "targets", "formatters", "callbacks"])
+def test_new_refuses_the_name_of_a_first_party_plugin(tmp_path, capsys, name):
+    assert main(["plugins", "new", name, "--directory", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert f"the name {name!r} is taken: it is one of loraforge's own plugins" in err
+    assert f"Choose another name, e.g. {name}-extra" in err and "Traceback" not in err
+    assert not list(tmp_path.iterdir())
+
+
+def _installed(root, dist, module=None, entry_point=None):
+    info = root / f"{dist.replace('-', '_')}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.0\n")
+    if entry_point:
+        (info / "entry_points.txt").write_text(f"[loraforge]\n{entry_point} = {module}\n")
+
+
+def test_new_refuses_a_name_taken_by_a_distribution_a_module_or_an_entry_point(tmp_path,
+                                                                              monkeypatch):
+    from loraforge.cli.plugins_new import write_skeleton
+    from loraforge.errors import LoraforgeError
+
+    site = tmp_path / "site"
+    site.mkdir()
+    _installed(site, "loraforge-echo")
+    (site / "loraforge_whisper.py").write_text("")
+    _installed(site, "other-tools", module="other_tools", entry_point="mumble")
+    monkeypatch.syspath_prepend(str(site))
+    expected = {
+        "echo": "a distribution named 'loraforge-echo' is installed",
+        "whisper": "a module named 'loraforge_whisper' can already be imported",
+        "mumble": "the installed distribution 'other-tools' has a plugin (entry point) named "
+                  "'mumble'",
+    }
+    for name, reason in expected.items():
+        with pytest.raises(LoraforgeError) as info:
+            write_skeleton(name, tmp_path / "out")
+        assert info.value.message.startswith(f"the name {name!r} is taken: {reason}")
+        assert f"e.g. {name}-extra" in info.value.hint
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["sample", "none", "row-error"])
+def test_a_name_that_would_hide_an_import_gets_a_class_name_that_does_not(name):
+    from loraforge.cli.plugins_new import skeleton_files
+
+    package = "loraforge_" + name.replace("-", "_")
+    code = skeleton_files(name)[f"{package}/formatter.py"]
+    ast.parse(code)
+    namespace: dict = {}
+    exec(compile(code, "formatter.py", "exec"), namespace)  # the class must not hide Sample
+    formatter = next(v for k, v in namespace.items() if k.endswith("Formatter") and
+                     k != "DatasetFormatter")
+    assert formatter().format({"text": "hi"}).text == "hi"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["text", "chat-format"])
+def test_the_generated_package_passes_its_own_tests(tmp_path, name):
+    """`text` is also the name of a built-in formatter; `chat-format` has a hyphen."""
+    import os
+    import subprocess
+    import sys
+
+    from loraforge.cli.plugins_new import write_skeleton
+
+    target = write_skeleton(name, tmp_path)
+    env = dict(os.environ, PYTHONPATH=str(target))
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:textual-snapshot",
+         str(target / "tests")], capture_output=True, text=True, env=env, cwd=target, timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "3 passed" in result.stdout
+
+
+def test_show_gives_one_plugins_components_with_their_options(capsys):
+    assert main(["plugins", "show", "formatters"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("formatters\n  distribution: loraforge ")
+    assert "  module: _loraforge_formatters\n" in out
+    assert "  hooks: register_dataset_formatters\n" in out
+    assert "  dataset formatter 'template'\n" in out
+    # an option's name, type, default or requiredness, title and description
+    assert "      template: str, required (Template)\n" in out
+    assert "      completion: str | None, default None (Completion template)" in out
+    assert "      instruction: str, default 'instruction' (Instruction column)\n" in out
+
+
+def test_show_says_why_a_plugin_was_not_loaded(listed, capsys):
+    assert main(["plugins", "show", "failing"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "  not loaded: register_callbacks raised RuntimeError: boom")
+
+
+def test_show_refuses_a_plugin_that_is_not_installed(capsys):
+    assert main(["plugins", "show", "nonesuch"]) == 2
+    err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+    assert "no plugin is named 'nonesuch' (installed: " in err and "Traceback" not in err
+
+
+def test_the_listing_shows_each_components_description_and_options(capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert ("  dataset formatter template: Fill a format string with the columns, e.g. "
+            '"Review: {text} Label: {label}".') in out
+    assert '      options: template (required), completion = null' in out
+    assert '  callback metrics: Append every logged metric to metrics.jsonl' in out

@@ -128,3 +128,98 @@ def test_the_cli_shows_a_failing_component_as_a_panel_and_exits_2(faulty, tmp_pa
     assert "Traceback" not in err
     assert "Plugin error" in err
     assert "plugin 'faulty-plugin': the dataset formatter 'faulty' raised KeyError in columns" in err
+
+
+class Careless(DatasetFormatter):
+    """Returns what its contract does not allow, as ``returns`` says."""
+
+    name = "careless"
+
+    class Options(BaseModel):
+        returns: str = "str"
+
+    def columns(self):
+        return None if self.options.returns == "columns-none" else {"text"}
+
+    def format(self, row):
+        if self.options.returns == "str":
+            return row["text"]
+        if self.options.returns == "tuple":
+            return ("prompt", row["text"])
+        return Sample.of_text(row["text"])
+
+
+class CarelessPlugin:
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Careless)
+
+
+@pytest.mark.parametrize(("returns", "shown"), [("str", "str"), ("tuple", "tuple")])
+def test_a_formatter_returning_no_sample_is_a_plugin_bug_not_a_bad_row(
+        register_plugin, run_recipe, returns, shown):
+    register_plugin(CarelessPlugin(), "careless-plugin")
+    with pytest.raises(PluginError) as info:
+        run_recipe({"data": {"formatter": {"name": "careless", "returns": returns}}})
+    assert info.value.where == "plugin 'careless-plugin'"
+    assert info.value.message.startswith(
+        f"the dataset formatter 'careless' returned {shown} from format() (")
+    assert "loraforge expects a loraforge.components.Sample" in info.value.message
+    assert "bug in the plugin, not in the data" in info.value.hint
+    assert "row" not in info.value.message
+
+
+def test_columns_returning_none_is_a_plugin_error_not_a_type_error(register_plugin,
+                                                                    validate_recipe):
+    register_plugin(CarelessPlugin(), "careless-plugin")
+    with pytest.raises(PluginError) as info:
+        validate_recipe({"data": {"formatter": {"name": "careless", "returns": "columns-none"}}})
+    assert info.value.where == "plugin 'careless-plugin'"
+    assert info.value.message == (
+        "the dataset formatter 'careless' returned NoneType from columns() (None); loraforge "
+        "expects a set of column names (set() for none)")
+
+
+class Quitter(DatasetFormatter):
+    name = "quitter"
+
+    def columns(self):
+        raise SystemExit(3)
+
+    def format(self, row):
+        return Sample.of_text(row["text"])
+
+
+class QuittingCallback(TrainingCallback):
+    name = "quitting"
+
+    def on_log(self, step, logs):
+        raise SystemExit(5)
+
+
+class QuittingPlugin:
+    @hookimpl
+    def register_dataset_formatters(self, register):
+        register(Quitter)
+
+    @hookimpl
+    def register_callbacks(self, register):
+        register(QuittingCallback)
+
+
+def test_a_component_calling_sys_exit_is_a_plugin_error(register_plugin, validate_recipe):
+    register_plugin(QuittingPlugin(), "quitting-plugin")
+    with pytest.raises(PluginError) as info:
+        validate_recipe({"data": {"formatter": "quitter"}})
+    assert info.value.message == "the dataset formatter 'quitter' called sys.exit(3) in columns"
+
+
+def test_a_callback_calling_sys_exit_is_switched_off_and_the_run_goes_on(register_plugin,
+                                                                         run_recipe):
+    import json
+
+    register_plugin(QuittingPlugin(), "quitting-plugin")
+    result = run_recipe({"train": {"callbacks": ["quitting"]}})
+    record = json.loads((result.output_dir / "run.json").read_text())
+    assert record["status"] == "finished" and result.global_step == 2
+    assert record["callback_errors"][0]["method"] == "on_log"

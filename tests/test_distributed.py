@@ -79,8 +79,8 @@ def test_checkpoints_hold_every_process_random_state_and_complete_once(two_proce
 
 def test_the_adapter_is_stock_peft(two_processes):
     out, _, _ = two_processes
+    from _loraforge_llama.loaders import TinyLlamaLoader
     from loraforge.recipe import ModelSection
-    from loraforge_llama.loaders import TinyLlamaLoader
 
     base = TinyLlamaLoader().load(ModelSection()).model
     reloaded = PeftModel.from_pretrained(base, str(out))

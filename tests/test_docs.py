@@ -1,14 +1,16 @@
-"""The documentation keeps up with the code: every recipe field is in the reference."""
+"""The documentation keeps up with the code: every recipe field, link and wizard step."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
 from loraforge.recipe import Recipe
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
 
 
 def section_text(doc: str, section: str) -> str:
@@ -24,3 +26,24 @@ def test_every_recipe_field_is_documented(section):
     fields = Recipe.model_fields[section].annotation.model_fields
     missing = [name for name in fields if f"| `{name}` |" not in text]
     assert not missing, f"docs/recipe.md [{section}] lacks: {missing}"
+
+
+def test_every_picture_and_page_the_docs_link_to_exists():
+    pages = [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if "://" in target or target.startswith("mailto:"):
+                continue
+            if not (page.parent / target).exists():
+                broken.append(f"{page.relative_to(ROOT)} → {target}")
+    assert not broken, broken
+
+
+def test_the_wizard_page_shows_every_step():
+    from loraforge.tui.app import STEPS
+
+    doc = (DOCS / "wizard.md").read_text()
+    for step in STEPS:
+        assert f"](images/wizard-{step.NAME}.svg)" in doc, step.NAME
+        assert f". {step.TITLE}\n" in doc, step.TITLE

@@ -20,7 +20,7 @@ TEXTS = [
 
 @pytest.fixture(scope="module")
 def tiny_dir():
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     return tiny_llama_path()
 

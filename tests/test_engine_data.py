@@ -6,22 +6,22 @@ import json
 
 import pytest
 
+from _loraforge_formatters.prompt_completion import PromptCompletion
+from _loraforge_formatters.template import Template
+from _loraforge_formatters.text import Text
 from loraforge.components import DatasetFormatter, Sample
 from loraforge.engine.batches import PaddingCollator, pack
 from loraforge.engine.data import IGNORE_INDEX, encode_sample, tokenize
 from loraforge.engine.sources import load_splits
 from loraforge.errors import DataError
 from loraforge.recipe import recipe_from_dict
-from loraforge_formatters.prompt_completion import PromptCompletion
-from loraforge_formatters.template import Template
-from loraforge_formatters.text import Text
 
 
 @pytest.fixture(scope="module")
 def tokenizer():
     from transformers import AutoTokenizer
 
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     return AutoTokenizer.from_pretrained(tiny_llama_path())
 
@@ -204,7 +204,7 @@ from loraforge.engine.sources import load_splits
 from loraforge.plan import bind
 from loraforge.plugins import get_plugins
 from loraforge.recipe import load_recipe
-from loraforge_llama.tiny import tiny_llama_path
+from _loraforge_llama.tiny import tiny_llama_path
 
 plan = bind(load_recipe(sys.argv[1]), get_plugins())
 tokenizer = AutoTokenizer.from_pretrained(tiny_llama_path())

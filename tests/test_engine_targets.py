@@ -7,8 +7,8 @@ import torch
 import transformers
 
 from loraforge.engine.targets import check_targets
-from loraforge.modules import linear_module_names
 from loraforge.errors import ModelError
+from loraforge.modules import linear_module_names
 
 LLAMA_LEAVES = ["down_proj", "gate_proj", "k_proj", "o_proj", "q_proj", "up_proj", "v_proj"]
 

@@ -155,3 +155,14 @@ def test_each_package_passes_its_own_tests_where_it_is_installed(installed, pack
     result = installed.run("-m", "pytest", "-q", "-p", "no:cacheprovider", str(tests), cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert " passed" in result.stdout
+
+
+def test_plugins_lists_a_generated_package_as_the_tutorial_shows(installed, tmp_path):
+    import re
+
+    tutorial = (ROOT / "docs" / "plugins" / "tutorial.md").read_text(encoding="utf-8")
+    after = tutorial[tutorial.index("`loraforge plugins` now lists `shout`"):]
+    (shown,) = re.findall(r"```\n(.*?)```", after, re.S)[:1]
+    table = installed.loraforge("plugins", cwd=tmp_path)
+    assert table.returncode == 0, table.stderr
+    assert shown.replace("shout", "tidy") in table.stdout

@@ -8,6 +8,7 @@ import pytest
 import torch
 from tiny_runs import events, plugins, recipe, run_record
 
+from _loraforge_llama.loaders import TinyLlamaLoader, TinyLlamaOptions
 from loraforge.cli.errors import print_error
 from loraforge.engine import checkpoints
 from loraforge.engine.guards import lora_got_gradient
@@ -15,7 +16,6 @@ from loraforge.engine.run import run_plan, run_recipe
 from loraforge.errors import TrainingError
 from loraforge.hookspecs import hookimpl
 from loraforge.plan import bind
-from loraforge_llama.loaders import TinyLlamaLoader, TinyLlamaOptions
 
 pytestmark = pytest.mark.slow
 

@@ -69,3 +69,82 @@ def test_every_field_a_plugin_exchanges_is_documented(value, reference):
 def test_the_reference_states_the_current_api_version(reference):
     assert f"`{hookspecs.API_VERSION}`" in reference
     assert f'{hookspecs.API_ATTRIBUTE} = ">=' in reference
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    start = text.index(heading)
+    end = text.find("\n## ", start + 1)
+    rows = [line.strip("|").split("|") for line in text[start:end].splitlines()
+            if line.startswith("| ") and not line.startswith("| ---")]
+    return [[cell.strip() for cell in row] for row in rows[1:]]
+
+
+def test_the_errors_a_component_raises_exist_and_their_wheres_are_recipe_fields(reference):
+    import builtins
+
+    from loraforge import errors
+    from loraforge.recipe import Recipe
+
+    rows = _table_rows(reference, "## Errors a component raises")
+    assert len(rows) >= 6
+    for _, raised, where in rows:
+        for name in re.findall(r"`(\w+Error)", raised):
+            assert any(hasattr(m, name) for m in (errors, components, builtins)), name
+        for field in re.findall(r"`(\w+\.\w+)`", where):
+            section, name = field.split(".")
+            assert name in Recipe.model_fields[section].annotation.model_fields, field
+
+
+def test_the_failure_table_covers_each_way_a_plugin_is_reported(reference):
+    table = reference[reference.index("## When a plugin goes wrong"):]
+    for case in ("sys.exit", "KeyboardInterrupt", "prints", "two installed distributions",
+                 "not marked `@hookimpl`", "instance instead of a class", "returns no `Sample`",
+                 "first-party plugin", "asks for an argument"):
+        assert case in table, case
+
+
+def test_sample_is_described_as_what_it_is(reference):
+    assert dataclasses.is_dataclass(components.Sample)
+    assert "A `Sample` is a tuple" not in reference
+    assert "A `Sample` is a frozen dataclass whose `segments` field is a tuple" in reference
+    assert components.Sample.__dataclass_params__.frozen
+
+
+def test_the_essential_plugins_are_the_ones_the_reference_names(reference):
+    from loraforge.plugins import ESSENTIAL_PLUGINS
+
+    names = ", ".join(f"`{name}`" for name in ESSENTIAL_PLUGINS[:-1])
+    assert f"{names} and `{ESSENTIAL_PLUGINS[-1]}`" in reference
+
+
+def test_rows_reach_format_as_the_reference_says(tmp_path, reference):
+    """A row lacking a column holds None for it; values keep their JSON types."""
+    from loraforge.engine.sources import load_splits
+    from loraforge.testing import load_recipe_in
+
+    assert "holds `None` for it" in reference
+    rows = [{"text": "a", "label": 1, "score": 0.5, "ok": True, "tags": ["x"], "meta": {"k": "v"}},
+            {"text": "b"}]
+    recipe = load_recipe_in(tmp_path, rows=rows)
+    dataset = load_splits(recipe).train.dataset
+    by_text = {row["text"]: row for row in dataset}
+    full, sparse = by_text["a"], by_text["b"]
+    assert (type(full["label"]), type(full["score"]), type(full["ok"])) == (int, float, bool)
+    assert full["tags"] == ["x"] and full["meta"] == {"k": "v"}
+    assert sparse["label"] is None and sparse["tags"] is None and sparse["meta"] is None
+
+
+def test_the_wizard_the_guides_speak_of_exists_and_builds_forms_from_options():
+    from loraforge.cli import build_parser
+    from loraforge.tui.forms import field_specs
+
+    tutorial = (REFERENCE.parent / "tutorial.md").read_text(encoding="utf-8")
+    assert "wizard (`loraforge new`)" in tutorial
+    build_parser().parse_args(["new", "recipe.toml"])  # the command exists
+    from pydantic import BaseModel, Field
+
+    class Options(BaseModel):
+        marks: int = Field(1, title="Marks", description="How many.")
+
+    (spec,) = field_specs(Options)
+    assert (spec.key, spec.title, spec.help, spec.default) == ("marks", "Marks", "How many.", 1)

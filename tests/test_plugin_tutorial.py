@@ -66,7 +66,51 @@ def test_every_fixture_and_helper_is_documented(name):
 
 def test_the_readme_and_the_guides_link_each_other():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    for page in ("tutorial.md", "hooks.md", "testing.md"):
+    for page in ("tutorial.md", "hooks.md", "testing.md", "callbacks.md"):
         assert f"docs/plugins/{page}" in readme
     tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
     assert "(hooks.md)" in tutorial and "(testing.md)" in tutorial
+
+
+def test_the_license_the_tutorial_suggests_is_allowed_by_every_build_it_describes():
+    """``license = "MIT"`` (a license expression) needs setuptools 77 or newer."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+
+    tutorial = (DOCS / "tutorial.md").read_text(encoding="utf-8")
+    assert 'license = "MIT"' in tutorial and "setuptools 77" in tutorial
+    projects = {
+        "generated": skeleton_files("shout")["pyproject.toml"],
+        "example": (ROOT / "examples" / "loraforge-shout" / "pyproject.toml").read_text(),
+        "loraforge": (ROOT / "pyproject.toml").read_text(),
+    }
+    for name, text in projects.items():
+        (setuptools,) = [Requirement(r) for r in tomllib.loads(text)["build-system"]["requires"]
+                         if Requirement(r).name == "setuptools"]
+        assert not setuptools.specifier.contains("76.9"), name
+        assert setuptools.specifier.contains("77.0"), name
+
+
+def test_the_tutorials_plugin_selection_says_what_it_loads_and_leaves_out():
+    from loraforge.plugins import ESSENTIAL_PLUGINS
+
+    tutorial = " ".join((DOCS / "tutorial.md").read_text(encoding="utf-8").split())
+    assert "`LORAFORGE_LOAD_PLUGINS=llama,shout`" in tutorial
+    essentials = ", ".join(f"`{name}`" for name in ESSENTIAL_PLUGINS)
+    assert f"loraforge's essential plugins ({essentials}), which are always loaded" in tutorial
+    assert "`baichuan` included, which only a Baichuan model needs" in tutorial
+
+
+def test_the_testing_guide_says_what_register_plugin_returns(loraforge_plugins, register_plugin):
+    guide = " ".join((DOCS / "testing.md").read_text(encoding="utf-8").split())
+    assert "returns `loraforge_plugins` (the `Plugins`; its `.registry` holds the components)" \
+        in guide
+    from loraforge.hookspecs import hookimpl
+
+    class Empty:
+        @hookimpl
+        def register_callbacks(self, register):
+            pass
+
+    assert register_plugin(Empty(), "empty") is loraforge_plugins

@@ -218,8 +218,10 @@ def test_a_plugin_that_fails_to_import_is_named_and_skipped(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "plugin 'lf_broken' was not loaded (ImportError: needs foo)" in result.stderr
     listing = json.loads(result.stdout)
-    assert [p["name"] for p in listing["plugins"]] == ["targets"]
-    assert listing["failed"] == [{"name": "lf_broken", "error": "ImportError: needs foo"}]
+    assert [p["name"] for p in listing["plugins"]] == ESSENTIALS
+    assert listing["failed"] == [{"name": "lf_broken", "error": "ImportError: needs foo",
+                                  "distribution": "lf_broken", "version": "1.2.3",
+                                  "module": "lf_broken"}]
 
 
 BOOM = """
@@ -241,6 +243,7 @@ BOOM = """
         raise RuntimeError("no callbacks today")
 """
 BOOM_FAILURE = "register_callbacks raised RuntimeError: no callbacks today"
+ESSENTIALS = ["callbacks", "formatters", "targets"]  # loaded whatever LORAFORGE_LOAD_PLUGINS says
 BUILTINS = "llama,targets,formatters,callbacks"
 
 
@@ -251,7 +254,8 @@ def test_a_plugin_whose_hook_raises_is_listed_as_failed_and_the_tool_works(tmp_p
     assert f"plugin 'lf_boom' was not loaded ({BOOM_FAILURE})" in result.stderr
     listing = json.loads(result.stdout)
     assert "lf_boom" not in [p["name"] for p in listing["plugins"]]
-    assert listing["failed"] == [{"name": "lf_boom", "error": BOOM_FAILURE}]
+    assert listing["failed"] == [{"name": "lf_boom", "error": BOOM_FAILURE, "distribution": "lf_boom",
+                                  "version": "1.2.3", "module": "lf_boom"}]
 
     table = run_cli(["plugins"], path, f"lf_boom,{BUILTINS}")
     assert table.returncode == 0, table.stderr
@@ -309,17 +313,17 @@ def test_third_party_entry_point_is_listed_with_its_version(tmp_path):
     """)
     result = run_cli(["plugins", "--json"], path, "lf_shout")
     assert result.returncode == 0, result.stderr
-    (plugin,) = json.loads(result.stdout)["plugins"]
+    (plugin,) = [p for p in json.loads(result.stdout)["plugins"] if p["name"] not in ESSENTIALS]
     assert plugin["name"] == "lf_shout"
     assert plugin["version"] == "1.2.3"
     assert plugin["hooks"] == ["register_dataset_formatters"]
     assert plugin["components"][0]["name"] == "shout"
 
 
-def test_empty_load_list_loads_no_plugins(tmp_path):
+def test_empty_load_list_loads_only_the_essential_plugins(tmp_path):
     result = run_cli(["plugins", "--json"], tmp_path, "")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["plugins"] == []
+    assert [p["name"] for p in json.loads(result.stdout)["plugins"]] == ESSENTIALS
 
 
 def test_asking_for_a_plugin_that_is_not_installed_says_so(tmp_path):
@@ -409,7 +413,7 @@ def test_entry_points_outside_the_api_range_or_with_bad_hooks_are_named_and_skip
     assert "plugin 'lf_typo' was not loaded (implements register_loaders" in result.stderr
     listing = json.loads(result.stdout)
     assert listing["api_version"] == API_VERSION
-    assert [p["name"] for p in listing["plugins"]] == ["targets"]
+    assert [p["name"] for p in listing["plugins"]] == ESSENTIALS
     assert {f["name"] for f in listing["failed"]} == {"lf_future", "lf_typo"}
 
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
-from loraforge.components import Sample, TargetSelector, TrainingCallback
+from loraforge.components import DatasetFormatter, Sample, TargetSelector, TrainingCallback
 from loraforge.errors import PluginError, RecipeError
 from loraforge.hookspecs import hookimpl
 from loraforge.testing import (
@@ -188,3 +188,91 @@ def test_a_fresh_pytest_session_gets_the_fixtures_without_a_conftest(pytester, m
 def test_sample_rows_have_text_and_labels():
     assert all(set(row) == {"text", "label"} for row in SAMPLE_ROWS)
     assert Sample.of_text(SAMPLE_ROWS[0]["text"]).text.startswith("A quiet")
+
+
+class RaisingHook:
+    @hookimpl
+    def register_target_selectors(self, register):
+        raise RuntimeError("boom")
+
+
+class NoComponent:
+    @hookimpl
+    def register_target_selectors(self, register):
+        register(dict)
+
+
+class Unmarked:
+    def register_target_selectors(self, register):
+        register(Middle)
+
+
+@pytest.mark.parametrize(("plugin", "message"), [
+    (RaisingHook(), "could not be loaded: register_target_selectors raised RuntimeError: boom"),
+    (NoComponent(), "could not be loaded: register_target_selectors: registered <class 'dict'>"),
+    (Unmarked(), "its function register_target_selectors is not marked @hookimpl"),
+], ids=["hook raises", "no component", "unmarked hook"])
+def test_registered_raises_for_whatever_loraforge_would_report(plugin, message):
+    plugins = builtin_plugins(["targets"])
+    with pytest.raises(PluginError) as info:
+        with registered(plugins, plugin, "bad"):
+            pass
+    assert info.value.where == "plugin 'bad'" and info.value.message.startswith(message)
+    assert "bad" not in plugins.info and "bad" not in plugins.failures
+    assert plugins.warnings == []
+
+
+def test_register_plugin_raises_when_a_hook_raises(register_plugin, loraforge_plugins):
+    with pytest.raises(PluginError, match="register_target_selectors raised RuntimeError: boom"):
+        register_plugin(RaisingHook(), "raising")
+    assert "raising" not in loraforge_plugins.failures
+
+
+def test_tokenize_row_gives_the_ids_and_which_are_trained(tokenize_row):
+    tokenized = tokenize_row("template", {"text": "Nice.", "label": "positive"},
+                             options={"template": "Review: {text} Label:",
+                                      "completion": " {label}"})
+    assert len(tokenized.input_ids) == len(tokenized.trained) == len(tokenized.tokens)
+    assert tokenized.tokens[0] == "<s>" and not tokenized.trained[0]
+    assert tokenized.tokens[-1] == "</s>" and tokenized.trained[-1]
+    assert tokenized.trained_text() == " positive</s>"
+    assert tokenized.masked_text() == "<s>Review: Nice. Label:"
+    first_trained = tokenized.trained.index(True)
+    assert all(tokenized.trained[first_trained:])  # the prompt, then the completion
+
+
+def test_tokenize_row_takes_a_formatter_and_reports_a_plugin_bug(tokenize_row, register_plugin):
+    class Stringly(DatasetFormatter):
+        name = "stringly"
+
+        def format(self, row):
+            return row["text"]
+
+    class Plugin:
+        @hookimpl
+        def register_dataset_formatters(self, register):
+            register(Stringly)
+
+    plugins = register_plugin(Plugin(), "stringly")
+    whole = tokenize_row(plugins.registry.create("formatter", "text", {}, where="f"), {"text": "Hi"})
+    assert all(whole.trained[1:]) and whole.trained_text() == "Hi</s>"
+    with pytest.raises(PluginError, match="returned str from format"):
+        tokenize_row("stringly", {"text": "Hi"})
+
+
+def test_the_tiny_models_shape_is_the_one_the_testing_guide_gives(tiny_model):
+    from loraforge.modules import linear_module_names
+
+    guide = (ROOT / "docs" / "plugins" / "testing.md").read_text(encoding="utf-8")
+    config = tiny_model.model.config
+    assert (config.num_hidden_layers, config.hidden_size, config.num_attention_heads,
+            config.num_key_value_heads, config.intermediate_size, config.vocab_size) == (
+        2, 128, 4, 4, 256, 2048)
+    assert ("2 decoder layers, hidden size 128,\n4 attention heads (4 key/value heads), an MLP of "
+            "width 256 and a vocabulary of 2048") in guide
+    leaves = ["self_attn.q_proj", "self_attn.k_proj", "self_attn.v_proj", "self_attn.o_proj",
+              "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"]
+    expected = [f"model.layers.{i}.{leaf}" for i in range(2) for leaf in leaves]
+    assert linear_module_names(tiny_model.model) == expected  # lm_head is no LoRA target
+    assert all(f"`{leaf}`" in guide for leaf in leaves) and "`lm_head`" in guide
+    assert hasattr(tiny_model.model, "lm_head")

@@ -16,13 +16,12 @@ from pathlib import Path
 from typing import Literal
 
 import torch
-
 from pydantic import BaseModel, ConfigDict
 
+from _loraforge_llama.loaders import TinyLlamaLoader
 from loraforge.components import TrainingCallback
 from loraforge.errors import ModelError
 from loraforge.hookspecs import hookimpl
-from loraforge_llama.loaders import TinyLlamaLoader
 
 
 class FailingOptions(BaseModel):

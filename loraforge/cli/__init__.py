@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from loraforge.console import ConsoleReporter
     from loraforge.reporting import set_process_reporter
 
-    recipe_args.forget_warnings()
+    recipe_args.forget_warnings(debug=bool(getattr(args, "debug", False)))
     previous = set_process_reporter(ConsoleReporter())
     try:
         return handle(args)
@@ -109,8 +109,15 @@ def handle(args: argparse.Namespace) -> int:
             raise
         print_error(exc)
         return 2
-    except KeyboardInterrupt:
-        print("\nloraforge: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        if args.debug:
+            raise
+        plugin = getattr(exc, "plugin", None)  # raised while a plugin was imported or registered
+        where = f" while {exc.doing} plugin {plugin!r}" if plugin else ""
+        print(f"\nloraforge: interrupted{where}", file=sys.stderr)
+        if plugin:
+            print("If you did not press Ctrl-C, the plugin raised KeyboardInterrupt itself: "
+                  "leave it out with LORAFORGE_LOAD_PLUGINS, or uninstall it.", file=sys.stderr)
         return 130
     except BrokenPipeError:
         # the reader went away (`loraforge plugins --json | head`): not an error of ours

@@ -1,7 +1,8 @@
 """``loraforge plugins``: what is installed, and what each plugin provides.
 
-``loraforge plugins new NAME`` (in :mod:`loraforge.cli.plugins_new`) writes a
-new plugin package instead.
+``loraforge plugins show NAME`` (in :mod:`loraforge.cli.plugins_show`) tells
+all about one plugin; ``loraforge plugins new NAME`` (in
+:mod:`loraforge.cli.plugins_new`) writes a new plugin package.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from loraforge.cli import plugins_new
+from loraforge.cli import plugins_new, plugins_show
 from loraforge.hookspecs import API_VERSION
 from loraforge.plugins import Plugins
 from loraforge.registry import KIND_TITLES, form_problems
@@ -18,12 +19,14 @@ from loraforge.registry import KIND_TITLES, form_problems
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
         "plugins", parents=[common], help="list installed plugins and their components",
-        description="List the plugins loaded from the `loraforge` entry-point group, or write "
-        "a new one with `loraforge plugins new NAME`.",
+        description="List the plugins loaded from the `loraforge` entry-point group with their "
+        "components, show one with `loraforge plugins show NAME`, or write a new one with "
+        "`loraforge plugins new NAME`.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON for tools")
     parser.set_defaults(handler=handle)
-    actions = parser.add_subparsers(dest="plugins_command", metavar="new")
+    actions = parser.add_subparsers(dest="plugins_command", metavar="{show,new}")
+    plugins_show.add_parser(actions, common)
     plugins_new.add_parser(actions, common)
 
 
@@ -47,11 +50,38 @@ def describe(plugins: Plugins) -> list[dict]:
             "name": name,
             "version": info.version,
             "distribution": info.distribution,
+            "module": info.module,
             "api": info.api,
             "hooks": plugins.hooks_of(name),
             "components": components,
         })
     return rows
+
+
+def failed(plugins: Plugins) -> list[dict]:
+    """Every plugin that was not loaded: why, and the distribution that ships it."""
+    rows = []
+    for name, error in plugins.failures.items():
+        info = plugins.failed.get(name)
+        rows.append({"name": name, "error": error,
+                     "distribution": info.distribution if info else None,
+                     "version": info.version if info else None,
+                     "module": info.module if info else None})
+    return rows
+
+
+def clashes(plugins: Plugins) -> list[dict]:
+    """Names claimed twice: a plugin name by distributions, a component name by plugins."""
+    found: list[dict] = [
+        {"kind": "plugin", "name": name,
+         "distributions": [{"name": dist, "version": version, "module": module}
+                           for dist, version, module in claimants]}
+        for name, claimants in plugins.disputed.items()
+    ]
+    for kind, names in plugins.registry.clashes.items():
+        found.extend({"kind": kind, "name": name, "plugins": sorted(owners)}
+                     for name, owners in sorted(names.items()))
+    return found
 
 
 def _wrapped(first: str, rest: str, width: int, indent: str) -> str:
@@ -62,6 +92,18 @@ def _wrapped(first: str, rest: str, width: int, indent: str) -> str:
         first + rest, width=max(width, 20), initial_indent=indent,
         subsequent_indent=indent + "    ", break_long_words=False, break_on_hyphens=False,
     ))
+
+
+def option_summary(schema: dict) -> str:
+    """``name = default`` for each option of a JSON Schema, ``name (required)`` without one."""
+    required = set(schema.get("required", ()))
+    parts = []
+    for name, field in schema.get("properties", {}).items():
+        if name in required:
+            parts.append(f"{name} (required)")
+        else:
+            parts.append(f"{name} = {json.dumps(field.get('default'), ensure_ascii=False)}")
+    return ", ".join(parts)
 
 
 def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, str | None]]:
@@ -77,14 +119,17 @@ def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, st
             heading += f" ({row['distribution']})"
         lines.append((heading, "bold"))
         lines.append((_wrapped("hooks: ", ", ".join(row["hooks"]) or "none", width, "  "), None))
-        by_kind: dict[str, list[str]] = {}
         for component in row["components"]:
-            by_kind.setdefault(KIND_TITLES[component["kind"]], []).append(component["name"])
-        for kind, names in by_kind.items():
-            lines.append((_wrapped(f"{kind}s: ", ", ".join(names), width, "  "), None))
+            title = f"{KIND_TITLES[component['kind']]} {component['name']}"
+            lines.append((_wrapped(f"{title}: ", component["description"] or "(no description)",
+                                   width, "  "), None))
+            options = option_summary(component["options"])
+            if options:
+                lines.append((_wrapped("options: ", options, width, "      "), None))
     sections = {
         "not loaded": [f"{name}: {error}" for name, error in plugins.failures.items()],
         "name clashes": plugins.registry.clash_messages(),
+        "warnings": [message for _, message in plugins.warnings],
     }
     for title, problems in sections.items():
         if problems:
@@ -99,9 +144,9 @@ def handle(args: argparse.Namespace) -> int:
     plugins = loaded_plugins()
     rows = describe(plugins)
     if args.json:
-        failures = [{"name": n, "error": e} for n, e in plugins.failures.items()]
-        print(json.dumps({"api_version": API_VERSION, "plugins": rows, "failed": failures},
-                         indent=2))
+        warnings = [{"code": code, "message": message} for code, message in plugins.warnings]
+        print(json.dumps({"api_version": API_VERSION, "plugins": rows, "failed": failed(plugins),
+                          "clashes": clashes(plugins), "warnings": warnings}, indent=2))
         return 0
 
     from rich.console import Console

@@ -3,14 +3,21 @@
 The package is a distribution of its own, ``loraforge-NAME``: a
 ``pyproject.toml`` with the ``loraforge`` entry point, a dataset formatter
 with an options schema, a README and tests that use loraforge's pytest
-fixtures. It passes its own tests as written; docs/plugins/tutorial.md takes
+fixtures. It passes its own tests as written, whatever name is given: a
+formatter named like one of loraforge's own is referred to as ``NAME:NAME``
+(plugin and component) in its tests and README. A name that is taken (by a
+first-party plugin, an installed distribution, an importable module or an
+entry point) is refused, naming what took it; docs/plugins/tutorial.md takes
 it from there.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import keyword
 import re
+from importlib import metadata
 from pathlib import Path
 from string import Template
 
@@ -19,9 +26,12 @@ from loraforge.hookspecs import API_VERSION
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
+# names the generated formatter module imports: a class called so would hide them
+IMPORTED = {"BaseModel", "ConfigDict", "Field", "DatasetFormatter", "RowError", "Sample"}
+
 PYPROJECT = Template('''\
 [build-system]
-requires = ["setuptools>=68"]
+requires = ["setuptools>=77"]
 build-backend = "setuptools.build_meta"
 
 [project]
@@ -116,7 +126,7 @@ from loraforge.errors import RecipeError
 def test_the_formatter_turns_a_row_into_text(register_plugin):
     plugins = register_plugin($package, "$name")
     formatter = plugins.registry.create(
-        "formatter", "$name", {"column": "review", "prefix": "Review: "}, where="data.formatter"
+        "formatter", "$ref", {"column": "review", "prefix": "Review: "}, where="data.formatter"
     )
     assert formatter.columns() == {"review"}
     assert formatter.format({"review": "A fine film."}).text == "Review: A fine film."
@@ -125,7 +135,7 @@ def test_the_formatter_turns_a_row_into_text(register_plugin):
 def test_a_blank_column_is_refused_with_the_plugins_message(register_plugin, validate_recipe):
     register_plugin($package, "$name")
     with pytest.raises(RecipeError) as error:
-        validate_recipe({"data": {"formatter": {"name": "$name", "column": " "}}})
+        validate_recipe({"data": {"formatter": {"name": "$ref", "column": " "}}})
     assert error.value.problems == [
         'data.formatter.column: name the column that holds the text, e.g. column = "text"'
     ]
@@ -133,7 +143,7 @@ def test_a_blank_column_is_refused_with_the_plugins_message(register_plugin, val
 
 def test_a_tiny_run_trains_on_the_formatted_rows(register_plugin, run_recipe):
     register_plugin($package, "$name")
-    result = run_recipe({"data": {"formatter": {"name": "$name", "prefix": "Review: "}}})
+    result = run_recipe({"data": {"formatter": {"name": "$ref", "prefix": "Review: "}}})
     assert result.global_step == 2
     assert (result.output_dir / "adapter_model.safetensors").is_file()
 ''')
@@ -153,11 +163,11 @@ loraforge plugins            # lists $name
 
 ```toml
 [data.formatter]
-name = "$name"
+name = "$ref"
 column = "text"
 prefix = "Review: "
 ```
-
+$clash
 ## Develop it
 
 ```sh
@@ -181,17 +191,35 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser.set_defaults(handler=handle)
 
 
+def first_party_formatters() -> set[str]:
+    """The names of loraforge's own dataset formatters."""
+    from loraforge.testing import builtin_plugins
+
+    return set(builtin_plugins(["formatters"]).registry.names("formatter"))
+
+
+def class_name(name: str) -> str:
+    """``chat-format`` → ``ChatFormat``; one that would hide an import, or is a keyword, gets a suffix."""
+    cls = "".join(part.capitalize() for part in name.split("-"))
+    return cls + "Formatter" if cls in IMPORTED or keyword.iskeyword(cls) else cls
+
+
 def skeleton_files(name: str) -> dict[str, str]:
     """The files of a new plugin called ``name``, by path inside its folder."""
     from loraforge import __version__
 
     package = "loraforge_" + name.replace("-", "_")
     major = int(API_VERSION.split(".")[0])
+    clashes = name in first_party_formatters()
     values = {
         "name": name,
+        # a name loraforge's own formatters use is ambiguous alone: say which plugin's
+        "ref": f"{name}:{name}" if clashes else name,
+        "clash": (f"\nloraforge has a formatter named `{name}` of its own, so a recipe names\n"
+                  f"this one `{name}:{name}`: the plugin, then the component.\n") if clashes else "",
         "distribution": f"loraforge-{name}",
         "package": package,
-        "cls": "".join(part.capitalize() for part in name.split("-")),
+        "cls": class_name(name),
         "api": f"{major}.0",  # the skeleton uses nothing added since the first minor version
         "next_major": major + 1,
         "loraforge": ".".join(__version__.split(".")[:2]),
@@ -214,6 +242,13 @@ def write_skeleton(name: str, directory: str | Path = ".") -> Path:
             hint="Use lower-case letters, digits and single hyphens, starting with a letter, "
             "e.g. shout or chat-format.",
         )
+    taken = taken_by(name)
+    if taken:
+        raise LoraforgeError(
+            f"the name {name!r} is taken: {taken}", where="NAME",
+            hint=f"Choose another name, e.g. {free_name(name)}; a plugin sharing it would "
+            "shadow, or be shadowed by, what has it.",
+        )
     target = Path(directory) / f"loraforge-{name}"
     if target.exists():
         raise LoraforgeError(f"{target} already exists", where="NAME",
@@ -223,6 +258,42 @@ def write_skeleton(name: str, directory: str | Path = ".") -> Path:
         file.parent.mkdir(parents=True, exist_ok=True)
         file.write_text(text, encoding="utf-8")
     return target
+
+
+def taken_by(name: str) -> str | None:
+    """What already has ``name``, the ``loraforge-NAME`` distribution or the ``loraforge_NAME``
+    module it would make; None when it is free."""
+    from loraforge.plugins import ENTRY_POINT_GROUP, FIRST_PARTY
+
+    package = "loraforge_" + name.replace("-", "_")
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP, name=name):
+        owner = ep.dist.metadata["Name"] if ep.dist is not None else "unknown"
+        if owner == FIRST_PARTY:
+            return f"it is one of loraforge's own plugins ({name})"
+        return f"the installed distribution {owner!r} has a plugin (entry point) named {name!r}"
+    try:
+        found = metadata.distribution(f"loraforge-{name}")
+    except metadata.PackageNotFoundError:
+        pass
+    else:
+        return f"a distribution named {found.metadata['Name']!r} is installed"
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        where = spec.origin or ", ".join(spec.submodule_search_locations or ())
+        return f"a module named {package!r} can already be imported ({where})"
+    return None
+
+
+def free_name(name: str) -> str:
+    """A name like ``name`` that nothing has taken."""
+    for suffix in ("extra", "plus", "custom", *map(str, range(2, 100))):
+        candidate = f"{name}-{suffix}"
+        if taken_by(candidate) is None:
+            return candidate
+    return f"my-{name}"
 
 
 def handle(args: argparse.Namespace) -> int:

@@ -28,12 +28,17 @@ def warn_remote_code(recipe: Recipe) -> None:
 
 
 _warned = False
+_debug = False
 
 
-def forget_warnings() -> None:
-    """A new command: its first plugin loading tells of broken plugins again."""
-    global _warned
+def forget_warnings(*, debug: bool = False) -> None:
+    """A new command: its first plugin loading tells of broken plugins again.
+
+    With ``debug`` (``--debug``) it also prints the traceback behind each failure.
+    """
+    global _warned, _debug
     _warned = False
+    _debug = debug
 
 
 def loaded_plugins():
@@ -47,4 +52,15 @@ def loaded_plugins():
         _warned = True
         for code, message in plugin_warnings(plugins):
             warn(message, code=code)
+        if _debug:
+            _print_tracebacks(plugins.failure_causes)
     return plugins
+
+
+def _print_tracebacks(causes) -> None:
+    import sys
+    import traceback
+
+    for name, exc in causes.items():
+        print(f"loraforge: the traceback of plugin {name!r}:", file=sys.stderr)
+        traceback.print_exception(exc, file=sys.stderr)

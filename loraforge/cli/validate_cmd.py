@@ -25,8 +25,8 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from loraforge.engine.quiet import quiet_libraries
     from loraforge.engine.inputs import check_inputs
+    from loraforge.engine.quiet import quiet_libraries
     from loraforge.plan import bind
 
     recipe = recipe_from_args(args)

@@ -26,12 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from loraforge.components import DatasetFormatter, RowError, Sample
+from loraforge.components import DatasetFormatter, RowError, Sample, Segment
 from loraforge.engine.labels import IGNORE_INDEX, LENGTH
 from loraforge.engine.sources import ROW, Rows, bad_row
 from loraforge.engine.stats import DataStats, kept
 from loraforge.errors import DataError
-from loraforge.registry import component_errors
+from loraforge.registry import component_errors, formatter_columns, wrong_return
 
 if TYPE_CHECKING:
     from loraforge.recipe import DataSection
@@ -41,8 +41,7 @@ _BOOKKEEPING = ("trained", "truncated", "cut_off", "problem", ROW)
 
 def check_columns(dataset, formatter: DatasetFormatter, source: str) -> None:
     columns = [c for c in dataset.column_names if c != ROW]
-    with component_errors(formatter, "columns"):
-        wanted = formatter.columns()
+    wanted = formatter_columns(formatter)
     missing = sorted(wanted - set(columns))
     if missing:
         raise DataError(
@@ -113,11 +112,18 @@ def encode_sample(sample: Sample, tokenizer, max_length: int, *, prefix: list[in
 
 
 def format_row(formatter: DatasetFormatter, row: dict[str, Any]) -> Sample:
-    """The formatter's sample for a row; RowError if it has nothing to train on."""
+    """The formatter's sample for a row; RowError if it has nothing to train on.
+
+    Anything but a :class:`Sample` is the plugin's bug, whatever the row: a
+    PluginError naming it, not a bad row.
+    """
     with component_errors(formatter, "format"):
         sample = formatter.format(row)
-    if not isinstance(sample, Sample):
-        raise RowError(f"the formatter returned {type(sample).__name__}, not a Sample")
+    if not isinstance(sample, Sample) or not all(
+            isinstance(s, Segment) and isinstance(s.text, str) for s in sample.segments):
+        raise wrong_return(formatter, "format", sample,
+                           "a loraforge.components.Sample (Sample.of_text(text) or "
+                           "Sample.of_prompt(prompt, completion)) of text segments")
     if not any(s.trained and s.text.strip() for s in sample.segments):
         raise RowError("nothing to train on: the completion is empty")
     return sample

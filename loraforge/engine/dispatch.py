@@ -87,7 +87,7 @@ class RunEvents(Reporter):
         for callback in self.began:
             try:
                 callback.on_end(summary)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 self._report_failure(callback, "on_end", exc)
 
     def _each(self, method: str, *args: Any) -> None:
@@ -101,7 +101,7 @@ class RunEvents(Reporter):
             return
         try:
             getattr(callback, method)(*args)
-        except Exception as exc:  # a callback must not stop the run it watches
+        except (Exception, SystemExit) as exc:  # a callback must not stop the run it watches
             self.disabled.add(id(callback))
             self._report_failure(callback, method, exc)
 

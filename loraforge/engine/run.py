@@ -54,7 +54,13 @@ from loraforge.events import (
 from loraforge.plan import Plan, bind
 from loraforge.plugins import Plugins, get_plugins, plugin_warnings
 from loraforge.recipe import Recipe, remote_code_warning
-from loraforge.reporting import JsonLinesReporter, Reporter, Reporters, current_reporter, reporting_to
+from loraforge.reporting import (
+    JsonLinesReporter,
+    Reporter,
+    Reporters,
+    current_reporter,
+    reporting_to,
+)
 
 EVENT_LOG = RUN_EVENTS_FILE
 

@@ -10,8 +10,8 @@ id that cannot be reached) are :class:`~loraforge.errors.DataError`.
 from __future__ import annotations
 
 import bisect
-import math
 import logging
+import math
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager

@@ -1,7 +1,7 @@
 """What a plugin author needs to test a loraforge plugin offline.
 
 The fixtures (``tiny_llama_dir``, ``tiny_model``, ``loraforge_plugins``,
-``register_plugin``, ``validate_recipe``, ``run_recipe``) come with loraforge
+``register_plugin``, ``validate_recipe``, ``run_recipe``, ``tokenize_row``) come with loraforge
 as a pytest plugin, so a plugin's tests use them without a ``conftest.py``.
 The functions below are what those fixtures call, for tests that want them
 directly. Nothing here downloads anything: the model is a tiny, briefly pretrained
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -63,28 +64,88 @@ def builtin_plugins(names: Sequence[str] = BUILTIN_PLUGINS) -> Plugins:
     return plugins
 
 
+@dataclass
+class TokenizedRow:
+    """What a formatter's sample of one row becomes: token ids, and which of them are trained.
+
+    ``trained[i]`` says whether ``input_ids[i]`` counts in the loss (its label
+    is the id) or is masked (a prompt, the BOS); ``tokens`` spells each id as
+    the tokenizer does. The last id is EOS, trained.
+    """
+
+    input_ids: list[int]
+    labels: list[int]
+    trained: list[bool]
+    tokens: list[str]
+    tokenizer: Any = field(repr=False, default=None)
+
+    def trained_text(self) -> str:
+        """The text of the trained ids, EOS included."""
+        return self.tokenizer.decode([i for i, t in zip(self.input_ids, self.trained) if t])
+
+    def masked_text(self) -> str:
+        """The text of the masked ids (the prompt), special tokens included."""
+        return self.tokenizer.decode([i for i, t in zip(self.input_ids, self.trained) if not t])
+
+
+def tokenize_row_with(formatter: Any, row: Mapping[str, Any], tokenizer: Any, *,
+                      max_length: int = 512, train_on_prompt: bool = False) -> TokenizedRow:
+    """Format ``row`` with ``formatter`` and tokenize the sample as a run does.
+
+    The formatter is given the tokenizer first (``set_tokenizer``); its sample
+    is checked as in a run, so a formatter that returns no ``Sample`` raises
+    the :class:`~loraforge.errors.PluginError` a user would see, and a row it
+    refuses the :class:`~loraforge.components.RowError`.
+    """
+    from loraforge.engine.data import encode_sample, format_row
+    from loraforge.engine.labels import IGNORE_INDEX
+
+    formatter.set_tokenizer(tokenizer)
+    sample = format_row(formatter, dict(row))
+    encoded = encode_sample(sample, tokenizer, max_length, train_on_prompt=train_on_prompt)
+    ids, labels = encoded["input_ids"], encoded["labels"]
+    return TokenizedRow(ids, labels, [label != IGNORE_INDEX for label in labels],
+                        tokenizer.convert_ids_to_tokens(ids), tokenizer)
+
+
 @contextmanager
 def registered(plugins: Plugins, plugin: Any, name: str | None = None) -> Iterator[Plugins]:
     """Register ``plugin`` in ``plugins`` for the ``with`` block, and unregister it after.
 
     ``plugin`` is a plugin module or object (``name`` defaults to the module's
     name), or a string: the name of an installed entry point, loaded as
-    ``loraforge`` loads it, version check included.
+    ``loraforge`` loads it, version check included. Its register hooks are
+    called at once, so that whatever loraforge would report about the plugin
+    (an import failure, an API range that excludes this loraforge, a misspelt
+    or unmarked hook, a hook that raises or registers something that is no
+    component) raises :class:`~loraforge.errors.PluginError` here, with the
+    plugin left unregistered.
     """
     if isinstance(plugin, str):
         name = plugin
         plugins.load_entry_points([plugin])
-        if plugin in plugins.failures:
-            raise PluginError(f"could not be loaded: {plugins.failures.pop(plugin)}",
-                              where=f"plugin {plugin!r}")
     else:
         if name is None:
             name = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__name__
         plugins.register(plugin, name)
+    plugins.registry  # noqa: B018 (calls the register hooks now, so a failure is known here)
+    _raise_if_reported(plugins, name)
     try:
         yield plugins
     finally:
         plugins.unregister(name)
+
+
+def _raise_if_reported(plugins: Plugins, name: str) -> None:
+    if name in plugins.failures:
+        reason = plugins.failures[name]
+        cause = plugins.failure_causes.get(name)
+        plugins.unregister(name)
+        raise PluginError(f"could not be loaded: {reason}", where=f"plugin {name!r}") from cause
+    warnings = [message for _, message in plugins.warnings if message.startswith(f"plugin {name!r}:")]
+    if warnings:
+        plugins.unregister(name)
+        raise PluginError(warnings[0].removeprefix(f"plugin {name!r}: "), where=f"plugin {name!r}")
 
 
 def recipe_data(recipe: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -162,11 +223,13 @@ __all__ = [
     "BUILTIN_PLUGINS",
     "SAMPLE_ROWS",
     "TINY_RECIPE",
+    "TokenizedRow",
     "builtin_plugins",
     "load_recipe_in",
     "recipe_data",
     "registered",
     "run_recipe_in",
+    "tokenize_row_with",
     "validate_recipe_in",
     "write_recipe",
 ]

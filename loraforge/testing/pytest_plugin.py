@@ -16,7 +16,13 @@ from typing import Any
 import pytest
 
 from loraforge.plugins import Plugins
-from loraforge.testing import builtin_plugins, registered, run_recipe_in, validate_recipe_in
+from loraforge.testing import (
+    builtin_plugins,
+    registered,
+    run_recipe_in,
+    tokenize_row_with,
+    validate_recipe_in,
+)
 
 
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -28,7 +34,7 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_llama_dir() -> Path:
     """The tiny LLaMA checkpoint folder (config, weights, tokenizer), built offline and cached."""
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     return tiny_llama_path()
 
@@ -51,10 +57,13 @@ def loraforge_plugins() -> Plugins:
 
 @pytest.fixture
 def register_plugin(loraforge_plugins: Plugins) -> Iterator[Callable[..., Plugins]]:
-    """``register_plugin(plugin, name=None)``: add a plugin for this test; returns the registry.
+    """``register_plugin(plugin, name=None)``: add a plugin for this test; returns ``loraforge_plugins``.
 
     ``plugin`` is a plugin module or object, or the name of an installed entry
-    point. Every plugin registered this way is unregistered when the test ends.
+    point. Its hooks are called at once: anything loraforge would report about
+    the plugin (it fails to import, its API range excludes this loraforge, a
+    hook is misspelt, unmarked or raises, it registers no component) raises
+    PluginError. Every plugin registered this way is unregistered when the test ends.
     """
     with ExitStack() as stack:
         def register(plugin: Any, name: str | None = None) -> Plugins:
@@ -95,3 +104,28 @@ def run_recipe(loraforge_plugins: Plugins, tmp_path_factory: pytest.TempPathFact
         return run_recipe_in(directory, recipe, plugins=loraforge_plugins, **kwargs)
 
     return run
+
+
+@pytest.fixture
+def tokenize_row(loraforge_plugins: Plugins, tiny_llama_dir: Path,
+                 monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
+    """``tokenize_row(formatter, row, *, options=None, max_length=512, train_on_prompt=False)``.
+
+    What a run makes of one row with the tiny LLaMA's tokenizer: a
+    :class:`~loraforge.testing.TokenizedRow` with ``input_ids``, ``labels``,
+    ``trained`` (one bool per id) and ``tokens``. ``formatter`` is a formatter
+    (as ``registry.create`` makes it) or a formatter's name, created with ``options``.
+    """
+    from loraforge.recipe import ModelSection
+
+    _offline(monkeypatch)
+    loader = loraforge_plugins.registry.create("loader", "tiny-llama", {}, where="model.loader")
+    tokenizer = loader.load_tokenizer(ModelSection())
+
+    def tokenize(formatter: Any, row: Any, *, options: Any = None, **kwargs: Any) -> Any:
+        if isinstance(formatter, str):
+            formatter = loraforge_plugins.registry.create(
+                "formatter", formatter, dict(options or {}), where="data.formatter")
+        return tokenize_row_with(formatter, row, tokenizer, **kwargs)
+
+    return tokenize

@@ -32,6 +32,9 @@ from loraforge.tui.widgets.component_field import ComponentField
 from loraforge.tui.widgets.field_row import FieldRow
 from loraforge.tui.widgets.step_list import StepList
 
+LEGEND = "● done\n○ not yet\n✗ to fix"
+"""What the sidebar's marks mean: readable without colour."""
+
 STEPS: tuple[type[Step], ...] = (ModelStep, LoraStep, DataStep, TrainingStep, FitStep, ReviewStep)
 STEP_ACTIONS = ("next", "back", "save", "save_and_run", "browse")
 
@@ -76,7 +79,9 @@ class Wizard(App):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
         with Horizontal(id="body"):
-            yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="sidebar")
+            with Vertical(id="sidebar"):
+                yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="step-list")
+                yield Static(LEGEND, id="legend")
             with Vertical(id="main"):
                 with ContentSwitcher(initial=f"step-{self.current}", id="steps"):
                     # the other steps are built when first shown: the first screen comes sooner
@@ -96,11 +101,17 @@ class Wizard(App):
         step = self.step(name)
         switcher = self.query_one("#steps", ContentSwitcher)
         if not step.is_attached:
-            switcher.mount(step)
-            self.call_after_refresh(self.show, name, focus=focus)
+            mounted = switcher.mount(step)
+
+            async def when_mounted() -> None:
+                await mounted  # its widgets are composed: its panels can be filled
+                self.show(name, focus=focus)
+
+            self.call_later(when_mounted)
             return
         self.current = name
         step.visited = True
+        self.query_one("#help", Static).update("")  # the help of a field on another step
         switcher.current = f"step-{name}"
         self.query_one(StepList).point_at(name)
         self.refresh_state()

@@ -135,6 +135,26 @@ class Draft:
         self.recipe = recipe
         return True
 
+    def recipe_for(self, *sections: str) -> Recipe | None:
+        """The recipe, or, while it has problems elsewhere, one of ``sections`` alone.
+
+        What a step's live facts need: the LoRA count needs the model and LoRA
+        sections only, and should not wait for the data path. The sections
+        left out take their defaults (a stand-in data path where one is
+        required). None while ``sections`` themselves have problems.
+        """
+        if self.recipe is not None:
+            return self.recipe
+        if any(self.problems_at(section) for section in sections):
+            return None
+        data = {s: copy.deepcopy(self.data[s]) for s in sections if s in self.data}
+        for section, stand_in in _STAND_INS.items():
+            data.setdefault(section, dict(stand_in))
+        try:
+            return recipe_from_dict(data, source=str(self.path))
+        except LoraforgeError:
+            return None
+
     def problems_at(self, prefix: str) -> list[tuple[str, str]]:
         """The problems of a field (``train.epochs``) or of everything under a prefix (``train``)."""
         return [(field, message) for field, message in self.problems
@@ -181,6 +201,10 @@ class Draft:
         for path in self.changed:
             _write(document, path, self.get(path))
         return tomlkit.dumps(document)
+
+
+_STAND_INS = {"data": {"path": "data.jsonl"}}
+"""What a section left out of :meth:`Draft.recipe_for` needs to be a valid recipe."""
 
 
 def _write(document: Any, path: FieldPath, value: Any) -> None:

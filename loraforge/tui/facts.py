@@ -96,15 +96,17 @@ def model_summary(recipe: Any, plugins: Any) -> str:
 def targets_summary(recipe: Any, plugins: Any) -> str:
     """What the recipe's LoRA would train: the modules it hits, and the trainable count."""
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.modelinfo import human, model_config, selection
+    from loraforge.modelinfo import human, model_config, module_ranges, selection
     from loraforge.plan import bind
 
     with quiet_libraries():
         plan = bind(recipe, plugins)
         chosen = selection(plan, model_config(plan))
-    return (f"LoRA on {', '.join(chosen.targets)}: {chosen.modules} modules, "
-            f"{chosen.trainable:,} trainable parameters of {chosen.total:,} "
-            f"({chosen.share:.3%}); the adapter file is about {human(chosen.adapter_bytes)}B")
+    lines = [f"{chosen.trainable:,} trainable parameters of {chosen.total:,} "
+             f"({chosen.share:.3%}); the adapter file is about {human(chosen.adapter_bytes)}B",
+             f"LoRA on {', '.join(chosen.targets)}: {chosen.modules} modules"]
+    lines += [f"  {name}" for name in module_ranges(chosen.module_names)]
+    return "\n".join(lines)
 
 
 _bitsandbytes: dict[str, tuple[bool, str]] = {}

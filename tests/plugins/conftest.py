@@ -10,6 +10,6 @@ import pytest
 @pytest.fixture(scope="session")
 def tiny_llama_dir() -> Path:
     """The default tiny LLaMA checkpoint, built into the test cache on first use."""
-    from loraforge_llama.tiny import tiny_llama_path
+    from _loraforge_llama.tiny import tiny_llama_path
 
     return tiny_llama_path()

@@ -19,13 +19,13 @@ from baichuan_fixtures import (
 )
 from safetensors.torch import load_file, save_file
 
-import loraforge_baichuan.convert as convert_module
+import _loraforge_baichuan.convert as convert_module
+from _loraforge_baichuan import BaichuanLoader, detect_variant
+from _loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 from loraforge.errors import ModelError
 from loraforge.plugins import Plugins
 from loraforge.recipe import ModelSection, load_recipe, recipe_from_dict
 from loraforge.registry import OptionsError
-from loraforge_baichuan import BaichuanLoader, detect_variant
-from loraforge_baichuan.variants import BAICHUAN2_CHAT_MARKERS, BAICHUAN_13B_CHAT_MARKERS
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPE = ROOT / "recipes" / "baichuan-7b-imdb-8bit.toml"
@@ -297,7 +297,7 @@ def test_13b_without_trust_remote_code_is_refused_with_the_reason(tmp_path, load
 
 
 def test_13b_with_trust_remote_code_loads_through_its_own_code(tmp_path, loader, monkeypatch):
-    import loraforge_baichuan.loader
+    import _loraforge_baichuan.loader
     from loraforge.components import LoadedModel
 
     class RemoteModel:
@@ -312,7 +312,7 @@ def test_13b_with_trust_remote_code_loads_through_its_own_code(tmp_path, loader,
         calls.append((path, spec.trust_remote_code))
         return LoadedModel(RemoteModel(), None, default_targets=list(default_targets))
 
-    monkeypatch.setattr(loraforge_baichuan.loader, "load_causal_lm", fake_load)
+    monkeypatch.setattr(_loraforge_baichuan.loader, "load_causal_lm", fake_load)
     (tmp_path / "config.json").write_text(json.dumps(real_config("baichuan2-13b")))
     loaded = loader.load(ModelSection(path=str(tmp_path), trust_remote_code=True))
     assert calls == [(str(tmp_path), True)]

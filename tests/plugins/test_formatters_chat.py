@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from _loraforge_formatters.chat_templates import BAICHUAN2_MARKERS, BAICHUAN_13B_MARKERS
 from loraforge.components import RowError, Segment
 from loraforge.engine.data import IGNORE_INDEX, encode_sample
 from loraforge.errors import DataError
 from loraforge.plugins import Plugins
-from loraforge_formatters.chat_templates import BAICHUAN2_MARKERS, BAICHUAN_13B_MARKERS
 
 CHATS = Path(__file__).resolve().parents[2] / "recipes" / "data" / "chats.jsonl"
 TALK = [
@@ -90,7 +90,7 @@ def test_the_baichuan_templates_use_their_reserved_markers(registry, tokenizer, 
 
 
 def test_the_baichuan_markers_are_the_baichuan_plugins():
-    variants = pytest.importorskip("loraforge_baichuan.variants")
+    variants = pytest.importorskip("_loraforge_baichuan.variants")
     for ours, theirs in [(BAICHUAN_13B_MARKERS, variants.BAICHUAN_13B_CHAT_MARKERS),
                          (BAICHUAN2_MARKERS, variants.BAICHUAN2_CHAT_MARKERS)]:
         assert ours == (theirs.user, theirs.assistant)

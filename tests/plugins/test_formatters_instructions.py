@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from _loraforge_formatters.alpaca import PROMPT, PROMPT_WITH_INPUT
 from loraforge.components import RowError, Segment
 from loraforge.plugins import Plugins
 from loraforge.registry import OptionsError
-from loraforge_formatters.alpaca import PROMPT, PROMPT_WITH_INPUT
 
 INSTRUCTIONS = Path(__file__).resolve().parents[2] / "recipes" / "data" / "instructions.jsonl"
 

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from _loraforge_llama import tiny
+from _loraforge_llama.loading import load_causal_lm
+from _loraforge_llama.tiny import build_tiny_llama, tiny_llama_path
 from loraforge.errors import ModelError
 from loraforge.plugins import Plugins
 from loraforge.recipe import ModelSection
 from loraforge.registry import OptionsError
-from loraforge_llama import tiny
-from loraforge_llama.loading import load_causal_lm
-from loraforge_llama.tiny import build_tiny_llama, tiny_llama_path
 
 TEXTS = [
     "The quick brown fox jumps over the lazy dog.",

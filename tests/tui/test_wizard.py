@@ -83,3 +83,20 @@ async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder,
     assert main(["validate", str(folder / "recipe.toml")]) == 0
     assert load_recipe(folder / "recipe.toml").data.formatter.options == {
         "template": "Review: {text} Label: {label}"}
+
+
+def test_without_a_terminal_loraforge_prints_its_help_and_opens_nothing(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "loraforge"], capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path, timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("usage: loraforge")
+    assert "new" in done.stdout and "edit" in done.stdout
+    assert list(tmp_path.iterdir()) == []  # no recipe.toml made
+
+
+def test_new_refuses_a_file_that_exists_and_edit_one_that_does_not(tmp_path, capsys):
+    kept = tmp_path / "recipe.toml"
+    kept.write_text("# mine\n")
+    assert main(["new", str(kept)]) == 2
+    assert "already exists" in capsys.readouterr().err and kept.read_text() == "# mine\n"
+    assert main(["edit", str(tmp_path / "missing.toml")]) == 2
+    assert "no such file" in capsys.readouterr().err

@@ -13,11 +13,20 @@ from typing import Any
 
 from textual import work
 from textual.app import ComposeResult
+from textual.timer import Timer
 from textual.widgets import Static
+from textual.worker import get_current_worker
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 PREVIEW_SAMPLES = 3
+SETTLE_SECONDS = 0.3
+"""How long the data fields must stay unchanged before the preview starts again."""
+
+
+class Superseded(Exception):
+    """The preview being made is no longer the recipe's: it stops at the next progress report."""
 
 
 class DataStep(Step):
@@ -33,21 +42,29 @@ class DataStep(Step):
             ("data", "revision"))
 
     samples: int | None = None
+    _pending: Timer | None = None
+    previews_running = 0
+    """How many preview threads are reading the data now (one, but for a moment after a change)."""
     """How many samples the data made, at the last preview (the Training step counts steps)."""
 
     def compose_panels(self) -> ComposeResult:
         yield Static("", id="data-progress", classes="panel-note")
-        yield Static("", id="data-preview", classes="panel")
+        yield Panel(id="data-preview")
 
     def draft_changed(self) -> None:
         if not self.visited:
             return
-        if self.draft.recipe is None or self.problems():
+        recipe = self.draft.recipe_for("model", "data")
+        if recipe is None or self.problems():
             self.query_one("#data-preview", Static).update(
-                "The preview appears once the data fields above have no problems.")
+                "The preview appears once the Model step and the data fields above have no "
+                "problems.")
             return
         self.query_one("#data-progress", Static).update("reading the data…")
-        self.preview(self.draft.recipe)
+        if self._pending is not None:
+            self._pending.stop()
+        # typing a template changes the recipe at every key: preview what it says once it settles
+        self._pending = self.set_timer(SETTLE_SECONDS, lambda: self.preview(recipe))
 
     @work(thread=True, exclusive=True, group="preview")
     def preview(self, recipe: Any) -> None:
@@ -55,16 +72,23 @@ class DataStep(Step):
 
         from loraforge.tui import facts
 
+        self.previews_running += 1
         try:
             shown, samples = facts.data_preview(recipe, self.plugins, PREVIEW_SAMPLES,
                                                 progress=self._progress)
+        except Superseded:
+            return  # a newer preview is on its way
         except Exception as exc:  # a LoraforgeError says what is wrong; anything else too
             self.app.call_from_thread(self._show, None, facts.problem_text(exc))
             return
+        finally:
+            self.previews_running -= 1
         self.samples = samples
         self.app.call_from_thread(self._show, Group(*shown), "")
 
     def _progress(self, done: int, total: int) -> None:
+        if get_current_worker().is_cancelled:
+            raise Superseded  # the recipe changed since: stop tokenizing a file no one will see
         self.app.call_from_thread(self.query_one("#data-progress", Static).update,
                                   f"tokenizing {done:,} of {total:,} rows…")
 

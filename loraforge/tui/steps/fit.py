@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import Label, Select, Static
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 THIS_MACHINE = "__this_machine__"
 
@@ -49,7 +50,7 @@ class FitStep(Step):
             yield Select([("this machine's", THIS_MACHINE), *[(name, name) for name in
                           facts.known_gpus()]], value=THIS_MACHINE, allow_blank=False,
                          id="fit-gpu", classes="field-control", compact=True)
-        yield Static("", id="fit-report", classes="panel")
+        yield Panel(id="fit-report")
 
     @on(Select.Changed, "#fit-gpu")
     def _gpu(self, event: Select.Changed) -> None:

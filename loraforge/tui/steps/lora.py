@@ -9,6 +9,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 
 class LoraStep(Step):
@@ -22,11 +23,18 @@ class LoraStep(Step):
               ("lora", "bias"))
 
     def compose_panels(self) -> ComposeResult:
-        yield Static("", id="lora-count", classes="panel")
+        yield Panel(id="lora-count")
 
     def draft_changed(self) -> None:
-        if self.visited and self.draft.recipe is not None:
-            self.count(self.draft.recipe)
+        if not self.visited:
+            return
+        recipe = self.draft.recipe_for("model", "lora")
+        if recipe is None:
+            self.query_one("#lora-count", Static).update(
+                "The count appears once the Model step and the fields above have no problems.")
+            return
+        self.query_one("#lora-count", Static).update("counting the trainable parameters…")
+        self.count(recipe)
 
     @work(thread=True, exclusive=True, group="lora-count")
     def count(self, recipe: Any) -> None:

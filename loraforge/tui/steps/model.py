@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 QUANTIZATION = {
     "none": "full precision: 2 bytes a weight in 16-bit; the fastest, and exact",
@@ -39,7 +40,7 @@ class ModelStep(Step):
 
     def compose_panels(self) -> ComposeResult:
         yield Static("", id="model-warning", classes="panel-warning")
-        yield Static("", id="model-info", classes="panel")
+        yield Panel(id="model-info")
 
     def draft_changed(self) -> None:
         warnings = []
@@ -47,10 +48,11 @@ class ModelStep(Step):
             warnings.append(f"⚠ trust remote code: {REMOTE_CODE}")
         self.query_one("#model-warning", Static).update("\n".join(warnings))
         self.query_one("#model-warning", Static).display = bool(warnings)
-        recipe = self.draft.recipe
+        recipe = self.draft.recipe_for("model")
         quantization = self.draft.get(("model", "quantization"), "none")
         known = self.draft.get(("model", "path")) or self.draft.component_name(("model", "loader"))
         if known and self.visited:
+            self.query_one("#model-info", Static).update("reading the model's config…")
             self.describe(recipe, quantization)
 
     @work(thread=True, exclusive=True, group="model-info")

@@ -9,6 +9,7 @@ from textual.message import Message
 from textual.widgets import Button, Label, ListItem, ListView, Static
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.panel import Panel
 
 
 class ReviewStep(Step):
@@ -26,21 +27,21 @@ class ReviewStep(Step):
     def compose(self) -> ComposeResult:
         yield Static(self.TITLE, classes="step-title")
         yield Static(self.INTRO, classes="step-intro")
-        yield Label("", id="review-summary")
+        yield Static("", id="review-summary")
         yield ListView(id="review-problems")
         with Horizontal(id="review-buttons"):
             yield Button("Save  ctrl+s", id="review-save", variant="primary")
             yield Button("Save & run  ctrl+r", id="review-run", variant="success")
-        yield Static("", id="review-toml", classes="panel")
+        yield Panel(id="review-toml")
 
     def draft_changed(self) -> None:
         from rich.syntax import Syntax
 
         problems = self.draft.problems
-        summary = self.query_one("#review-summary", Label)
+        summary = self.query_one("#review-summary", Static)
         if problems:
             summary.update(f"✗ {len(problems)} problem{'s' if len(problems) != 1 else ''} to "
-                           "fix before saving (enter on one goes to its field):")
+                           "fix before saving; enter on one goes to its field:")
         else:
             summary.update(f"✓ ready to save as {self.draft.path}")
         listing = self.query_one("#review-problems", ListView)
@@ -48,6 +49,8 @@ class ReviewStep(Step):
         listing.extend(ListItem(Label(f"{field}: {message}"), name=field)
                        for field, message in problems)
         listing.display = bool(problems)
+        if problems:
+            listing.index = 0  # enter on the list goes to the first problem's field
         self.query_one("#review-save", Button).disabled = bool(problems)
         self.query_one("#review-run", Button).disabled = bool(problems)
         self.query_one("#review-toml", Static).update(

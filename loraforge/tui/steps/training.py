@@ -28,7 +28,7 @@ class TrainingStep(Step):
     def draft_changed(self) -> None:
         from loraforge.tui import facts
 
-        recipe = self.draft.recipe
+        recipe = self.draft.recipe_for("data", "train")
         note = self.query_one("#training-plan", Static)
         if recipe is None:
             note.update("")

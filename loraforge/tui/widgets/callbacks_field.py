@@ -44,7 +44,7 @@ class CallbacksField(Vertical):
         yield Label(self.spec.title, classes="field-title")
         yield SelectionList(*[
             (f"{name}: {self.registry.get('callback', name).cls.description}", name,
-             name in chosen) for name in self.registry.names("callback")
+             name in chosen) for name in self.registry.choices("callback")
         ], classes="field-control")
         yield Static("", classes="field-problem")
         yield Vertical(classes="component-options")
@@ -58,7 +58,7 @@ class CallbacksField(Vertical):
         event.stop()
         selected = event.selection_list.selected
         kept = {_name(entry): entry for entry in self.entries}
-        entries = [kept.get(name, name) for name in self.registry.names("callback")
+        entries = [kept.get(name, name) for name in self.registry.choices("callback")
                    if name in selected]
         # callbacks the registry does not know stay, so that the recipe says what is wrong
         entries += [entry for entry in self.entries
@@ -94,7 +94,7 @@ class CallbacksField(Vertical):
         rows = []
         for entry in self.entries:
             name = _name(entry)
-            if name not in self.registry.components["callback"]:
+            if not self.registry.has("callback", name):
                 continue
             options = entry if isinstance(entry, dict) else {}
             for spec in field_specs(self.registry.get("callback", name).cls.Options):

@@ -57,7 +57,7 @@ class ComponentField(Vertical):
         return value if isinstance(value, str) else None
 
     def compose(self) -> ComposeResult:
-        names = self.registry.names(self.kind)
+        names = self.registry.choices(self.kind)
         options = [(f"{name}  ({self.registry.get(self.kind, name).plugin})", name)
                    for name in names]
         if self.auto_label:
@@ -93,7 +93,7 @@ class ComponentField(Vertical):
         box = self.query_one(".component-options", Vertical)
         box.remove_children()
         description = self.query_one(".component-description", Static)
-        if name is None or name not in self.registry.components[self.kind]:
+        if name is None or not self.registry.has(self.kind, name):
             description.update(self.spec.help if name is None else f"no such {self.kind}: {name}")
             return
         cls = self.registry.get(self.kind, name).cls
