@@ -106,6 +106,12 @@ class RunFolderError(LoraforgeError):
     title = "Not a finished run"
 
 
+class NotARunError(LoraforgeError):
+    """A folder given to follow a run (``loraforge watch``) holds no run's events."""
+
+    title = "Not a run"
+
+
 class BaseModelError(ModelError):
     """The base model a run trained on is not where it was, or is not the same any more."""
 

@@ -21,6 +21,9 @@ EVENTS_VERSION = 1
 """The version of the JSON-lines format: it grows when a field changes meaning or goes away.
 New kinds of event and new fields may appear within a version; readers skip what they do not know."""
 
+RUN_EVENTS_FILE = "events.jsonl"
+"""The file in a run's output directory that every run appends its events to."""
+
 PHASES = ("output", "plugins", "data", "model", "lora", "tokenize", "train", "evaluate", "save")
 """The phases of a run, in order. ``evaluate`` happens only when the recipe holds out data."""
 

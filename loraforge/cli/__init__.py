@@ -19,13 +19,15 @@ from loraforge.cli import (
     report_cmd,
     run_cmd,
     validate_cmd,
+    watch_cmd,
     wizard_cmd,
 )
 from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
 SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, inspect_cmd, estimate_cmd, doctor_cmd,
-               plugins_cmd, chat_cmd, generate_cmd, eval_cmd, merge_cmd, report_cmd, wizard_cmd)
+               plugins_cmd, chat_cmd, generate_cmd, eval_cmd, merge_cmd, report_cmd, watch_cmd,
+               wizard_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,6 +41,7 @@ from loraforge.engine.record import RunRecord
 from loraforge.engine.signals import RunInterrupted, StopToken
 from loraforge.errors import LoraforgeError, OutputError
 from loraforge.events import (
+    RUN_EVENTS_FILE,
     Message,
     PhaseFinished,
     PhaseStarted,
@@ -61,7 +62,7 @@ from loraforge.reporting import (
     reporting_to,
 )
 
-EVENT_LOG = "events.jsonl"
+EVENT_LOG = RUN_EVENTS_FILE
 
 
 @dataclass

@@ -36,6 +36,7 @@ LEGEND = "● done\n○ not yet\n✗ to fix"
 """What the sidebar's marks mean: readable without colour."""
 
 STEPS: tuple[type[Step], ...] = (ModelStep, LoraStep, DataStep, TrainingStep, FitStep, ReviewStep)
+STEP_ACTIONS = ("next", "back", "save", "save_and_run", "browse")
 
 
 class Wizard(App):
@@ -213,16 +214,23 @@ class Wizard(App):
 
     def on_run_screen_ended(self, message: Any) -> None:
         """The run view saw the run end: keep how, for when it is closed."""
-        self.outcome = message
+        self.outcome = message.outcome
 
     def run_closed(self, result: Any = None) -> None:
-        """The run view was closed: after a failure, go to the field the error names."""
-        outcome = getattr(self, "outcome", None)
+        """The run view was closed with how the run ended (a ``RunOutcome``): after a
+        failure, go to the field the error names."""
+        outcome = result if result is not None else getattr(self, "outcome", None)
         error = getattr(outcome, "error", None) or {}
         if getattr(outcome, "status", None) == "failed" and error.get("where"):
             if self.go_to_field(str(error["where"])):
                 self.notify(f"{error['where']}: {error.get('message', '')}", title="Fix this",
                             severity="error", timeout=15)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # the steps' keys are not for the screens over them (the run view, a dialog)
+        if action in STEP_ACTIONS and len(self.screen_stack) > 1:
+            return False
+        return True
 
     def action_browse(self) -> None:
         """Pick the model or data path in a folder browser."""
@@ -246,6 +254,10 @@ class Wizard(App):
         self.recipe_changed()
 
     def action_quit_wizard(self) -> None:
+        leave = getattr(self.screen, "leave_run_view", None)
+        if callable(leave):  # the run view asks first whether to stop a live run
+            leave(then=self.exit)
+            return
         if self.draft.changed:
             from loraforge.tui.confirm_quit import ConfirmQuit
 
