@@ -78,3 +78,10 @@ def test_a_plot_that_cannot_be_drawn_does_not_fail_the_run(tmp_path, monkeypatch
     assert (result.output_dir / "adapter_model.safetensors").is_file()
     assert not (result.output_dir / "loss.png").exists()
     assert "loss.png was not drawn: OSError: no space left on device" in capsys.readouterr().err
+
+
+def test_report_on_a_checkpoint_names_the_run_to_give_instead(labelled_run, capsys):
+    checkpoint = labelled_run.output_dir / "checkpoints" / f"checkpoint-{labelled_run.global_step}"
+    assert main(["report", str(checkpoint)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a checkpoint" in err and f"loraforge report {labelled_run.output_dir}" in err
