@@ -169,3 +169,28 @@ def test_rounding_is_only_for_runs_on_a_quantized_base(runs, tmp_path, capsys):
     assert main(["merge", str(runs["none"].folder), str(tmp_path / "m"), "--rounded-base"]) == 2
     assert "trained in full precision" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "m").exists()
+
+
+def test_a_merge_that_needs_a_missing_package_says_so_and_writes_nothing(
+        runs, tmp_path, monkeypatch, capsys):
+    # bitsandbytes uninstalled: importing it fails
+    for name in [m for m in sys.modules if m == "bitsandbytes" or m.startswith("bitsandbytes.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "new" / "merged"
+    assert main(["merge", str(runs["4bit"].folder), str(out), "--rounded-base"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Missing package" in err and "bitsandbytes" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_merge_that_fails_midway_leaves_no_folder_behind(runs, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "dora-run"
+    shutil.copytree(runs["none"].folder, run)
+    config = json.loads((run / "adapter_config.json").read_text())
+    (run / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
+    out = tmp_path / "merged" / "deeper" / "model"
+    assert main(["merge", str(run), str(out)]) == 2
+    assert "DoRA" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "merged").exists()

@@ -28,7 +28,7 @@ from typing import Any
 from loraforge.after.models import base_folder, bind_run
 from loraforge.after.runs import TrainedRun
 from loraforge.after.shards import DEFAULT_MAX_BYTES, ShardWriter, read_tensors, weight_files
-from loraforge.errors import ModelError, OutputError
+from loraforge.errors import MissingPackageError, ModelError, OutputError
 from loraforge.plugins import Plugins
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -126,6 +126,20 @@ def rounding(quantization: str, dtype: Any) -> Callable[[Any], Any]:
     return nf4 if quantization == "4bit" else int8
 
 
+def check_bitsandbytes(quantization: str) -> None:
+    """Refuse ``--rounded-base`` where bitsandbytes, which does the rounding, cannot be imported."""
+    try:
+        import bitsandbytes.functional  # noqa: F401
+    except Exception as exc:  # ImportError, or a native library that fails as it loads
+        raise MissingPackageError(
+            f"merging into the base rounded as the {quantization} run saw it needs "
+            f"bitsandbytes, which cannot be imported ({type(exc).__name__}: {exc})",
+            where="--rounded-base",
+            hint="pip install bitsandbytes, or leave --rounded-base out to merge into the "
+            "full-precision base.",
+        ) from None
+
+
 def quantized_weight(name: str, tensor: Any) -> bool:
     """Whether bitsandbytes quantizes this weight when a run loads the base in 8 or 4 bits."""
     return tensor.ndim == 2 and name.endswith(".weight") and not any(
@@ -180,6 +194,8 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
             "trained in full precision", where="--rounded-base",
             hint="Leave --rounded-base out: the merge is then exact.",
         )
+    if rounded:
+        check_bitsandbytes(quantization)
     folder = base_folder(run, plan, base_given=base is not None)
     check_out_dir(out_dir, [run.folder, folder], overwrite=overwrite)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -190,6 +206,8 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
             "no full-precision weights to merge into", where="model.path",
             hint="Train (or merge) on the full-precision release of the model.",
         )
+    # the folders made for out_dir's parent go again if the merge fails: it writes nothing
+    made = next((p for p in reversed(out_dir.absolute().parents) if not p.exists()), None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     if staging.exists():
@@ -202,6 +220,10 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.out_dir = out_dir
