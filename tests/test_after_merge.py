@@ -145,17 +145,28 @@ def test_the_merged_folder_is_a_stock_checkpoint_with_a_model_card(runs, merged)
 
 
 def test_merge_refuses_a_folder_that_is_not_empty_unless_told(runs, tmp_path, capsys):
+    out = tmp_path / "merged"
+    run = str(runs["none"].folder)
+    assert main(["merge", run, str(out)]) == 0
+    assert main(["merge", run, str(out), "--dtype", "bfloat16"]) == 2
+    assert "is not empty" in " ".join(capsys.readouterr().err.split())
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
+    assert main(["merge", run, str(out), "--overwrite", "--dtype", "bfloat16"]) == 0
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    assert f"merged model saved in {out}" in capsys.readouterr().out
+
+
+def test_overwrite_replaces_only_a_merged_model(runs, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     run = str(runs["none"].folder)
     assert main(["merge", run, str(out)]) == 2
     assert "is not empty" in " ".join(capsys.readouterr().err.split())
+    assert main(["merge", run, str(out), "--overwrite"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no merge wrote" in err and "notes.txt" in err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    assert main(["merge", run, str(out), "--overwrite", "--dtype", "bfloat16"]) == 0
-    assert not (out / "notes.txt").exists()
-    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
-    assert f"merged model saved in {out}" in capsys.readouterr().out
 
 
 def test_merge_never_writes_over_the_run_it_reads(runs, capsys):

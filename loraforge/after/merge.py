@@ -147,10 +147,11 @@ def quantized_weight(name: str, tensor: Any) -> bool:
 
 
 def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
-    """Refuse an output folder that holds anything, unless ``overwrite``.
+    """Refuse an output folder that holds anything, unless ``overwrite`` and a merged model.
 
     Never one of the folders in ``keep`` (the run's, the base's) or a folder
-    holding them, which ``overwrite`` would delete.
+    holding them, which ``overwrite`` would delete, nor a folder of anything
+    but a model an earlier merge wrote.
     """
     resolved = out_dir.expanduser().resolve()
     for folder in keep:
@@ -161,12 +162,34 @@ def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} is a file", where="OUT_DIR",
                           hint="Give a folder that does not exist yet, or an empty one.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not overwrite:
         raise OutputError(
             f"{out_dir} is not empty", where="OUT_DIR",
             hint="Give a folder that does not exist yet or is empty, or add --overwrite to "
-            "replace the whole folder.",
+            "replace the merged model in it.",
         )
+    if not is_merged_model(out_dir):
+        # like `loraforge run --overwrite`, never delete what loraforge did not write
+        named = sorted(path.name for path in out_dir.iterdir())
+        raise OutputError(
+            f"{out_dir} holds files that no merge wrote ({', '.join(named[:3])}"
+            f"{', ...' if len(named) > 3 else ''}), which --overwrite would delete",
+            where="OUT_DIR",
+            hint="Merge into a new or empty folder: --overwrite replaces only a model that "
+            "loraforge merge wrote.",
+        )
+
+
+def is_merged_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a model that ``merge`` wrote: a config and its model card."""
+    try:
+        card = (folder / "README.md").read_text(encoding="utf-8")[:500]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (folder / "config.json").is_file() and card.startswith("---\n") and (
+        "\n- loraforge\n" in card and "\n- merged\n" in card)
 
 
 def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",

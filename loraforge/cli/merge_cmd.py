@@ -25,7 +25,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
                         help="largest safetensors file to write, e.g. 500MB or 5GB (default 2GB); "
                         "the merge needs about twice this in RAM")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace OUT_DIR and everything in it")
+                        help="replace the model an earlier merge wrote in OUT_DIR (a folder "
+                        "of other files is refused)")
     parser.add_argument("--rounded-base", action="store_true",
                         help="for a run trained on an 8-bit or 4-bit base: merge into the base "
                         "weights rounded as that run saw them (see docs/after-training.md)")
