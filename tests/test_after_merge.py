@@ -191,6 +191,12 @@ def test_a_merge_that_needs_a_missing_package_says_so_and_writes_nothing(
     assert main(["merge", str(runs["4bit"].folder), str(out), "--rounded-base"]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "Missing package" in err and "bitsandbytes" in err and "Traceback" not in err
+    # loading the run as it trained, quantized, needs it too
+    answers = tmp_path / "answers.jsonl"
+    assert main(["generate", str(runs["8bit"].folder), "--prompt", "Fine.", "--out",
+                 str(answers)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8bit quantization needs bitsandbytes" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
 
 
