@@ -85,3 +85,15 @@ def test_report_on_a_checkpoint_names_the_run_to_give_instead(labelled_run, caps
     assert main(["report", str(checkpoint)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert "is a checkpoint" in err and f"loraforge report {labelled_run.output_dir}" in err
+
+
+def test_report_refuses_a_png_that_is_a_folder_and_makes_a_new_ones_folder(
+        labelled_run, tmp_path, capsys):
+    assert main(["report", str(labelled_run.output_dir), "--png", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--png" in err and "is a folder" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [] and not list(tmp_path.parent.glob(f".{tmp_path.name}*"))
+    image = tmp_path / "new" / "curve.png"
+    assert main(["report", str(labelled_run.output_dir), "--png", str(image), "--no-plot"]) == 0
+    assert png_size(image)[0] > 0
+    assert [p.name for p in image.parent.iterdir()] == ["curve.png"]

@@ -216,8 +216,11 @@ def write_loss_png(curve: LossCurve, path: str | Path, *, title: str = "") -> Pa
         axes.legend()
     figure.tight_layout()
     staging = path.with_name(f".{path.name}.partial.png")
-    figure.savefig(staging, format="png")
-    os.replace(staging, path)
+    try:
+        figure.savefig(staging, format="png")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path
 
 
