@@ -211,3 +211,11 @@ def test_a_merge_that_fails_midway_leaves_no_folder_behind(runs, tmp_path, capsy
     assert main(["merge", str(run), str(out)]) == 2
     assert "DoRA" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "merged").exists()
+
+
+def test_an_unknown_dtype_is_one_panel_naming_the_dtype_meant(runs, tmp_path, capsys):
+    out = tmp_path / "merged"
+    assert main(["merge", str(runs["none"].folder), str(out), "--dtype", "fp16"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--dtype: unknown dtype 'fp16'" in err and "float16" in err and "usage:" not in err
+    assert not out.exists()

@@ -146,6 +146,23 @@ def quantized_weight(name: str, tensor: Any) -> bool:
         part in name.split(".") for part in UNQUANTIZED)
 
 
+# what a user coming from train.precision may type
+DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32",
+                 "float": "float32"}
+
+
+def check_dtype(dtype: str) -> None:
+    """Refuse a ``--dtype`` the merge cannot store weights as, naming the one likely meant."""
+    if dtype in DTYPES:
+        return
+    meant = DTYPE_ALIASES.get(dtype.lower())
+    raise OutputError(
+        f"unknown dtype {dtype!r}", where="--dtype",
+        hint=(f"Did you mean {meant}? " if meant else "") + "Use float16, bfloat16 or float32 "
+        "(or leave --dtype out to store each weight as the base stores it).",
+    )
+
+
 def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
     """Refuse an output folder that holds anything, unless ``overwrite`` and a merged model.
 
@@ -206,9 +223,7 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
     """
     out_dir = Path(out_dir).expanduser()
     check_out_dir(out_dir, [run.folder, run.adapter], overwrite=overwrite)
-    if dtype not in DTYPES:
-        raise OutputError(f"unknown dtype {dtype!r}", where="--dtype",
-                          hint=f"Use one of: {', '.join(DTYPES)}.")
+    check_dtype(dtype)
     plan = bind_run(run, base=base, plugins=plugins)
     quantization = plan.recipe.model.quantization
     if rounded and quantization == "none":
