@@ -14,10 +14,11 @@ held-out review prompts are set against
 It prints the largest and the mean absolute difference of the logits, and
 how many greedy next tokens agree. The figures in docs/after-training.md come
 from this script. bitsandbytes' 8-bit and 4-bit layers run here on whatever
-device the recipe trains on (the CPU for the quickstart); on a GPU they
-compute differently, so the figures there are not these.
+device the runs train on (``--device``, the CPU by default, as the
+quickstart); on a GPU they compute differently, so the figures there may
+not be these.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/merge_precision.py [--steps 30] [--prompts 20]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/merge_precision.py [--steps 30] [--prompts 20] [--device cuda]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "quickstart.toml"
 
 
-def train(quantization: str, steps: int, out: Path):
+def train(quantization: str, steps: int, out: Path, device: str):
     from loraforge.after.runs import open_run
     from loraforge.engine.run import run_recipe
     from loraforge.plugins import get_plugins
@@ -38,6 +39,7 @@ def train(quantization: str, steps: int, out: Path):
 
     recipe = load_recipe(RECIPE, [f'model.quantization="{quantization}"',
                                   f"train.max_steps={steps}", "train.callbacks=[]",
+                                  f'train.device="{device}"',
                                   f'output.dir="{out}"'])
     run_recipe(recipe, plugins=get_plugins())
     return open_run(out)
@@ -57,9 +59,10 @@ def prompts(trained, count: int) -> list[list[int]]:
 def next_logits(model, prompt_ids: list[list[int]]):
     import torch
 
+    device = next(model.parameters()).device
     with torch.no_grad():
-        return torch.stack([model(input_ids=torch.tensor([ids])).logits[0, -1].float().cpu()
-                            for ids in prompt_ids])
+        return torch.stack([model(input_ids=torch.tensor([ids], device=device)).logits[0, -1]
+                            .float().cpu() for ids in prompt_ids])
 
 
 def compare(got, expected) -> str:
@@ -73,6 +76,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30, help="training steps of each run")
     parser.add_argument("--prompts", type=int, default=20, help="held-out prompts to compare on")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="where to train and load the runs (default cpu, as the quickstart)")
     args = parser.parse_args()
 
     from peft import PeftModel
@@ -81,8 +86,8 @@ def main() -> None:
     from loraforge.after.merge import merge_run
     from loraforge.after.models import load_trained
 
-    print(f"quickstart recipe, {args.steps} steps; next-token logits after {args.prompts} "
-          "held-out prompts")
+    print(f"quickstart recipe on the {args.device}, {args.steps} steps; next-token logits after "
+          f"{args.prompts} held-out prompts")
     header = f"{'largest':>10}{'mean':>10}{'greedy':>9}"
     print(f"{'run':7}{'merged into':28}{'against what was trained':>29}"
           f"{'against full precision + adapter':>36}")
@@ -90,18 +95,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="loraforge-merge-precision-") as scratch:
         scratch = Path(scratch)
         for bits in ("none", "8bit", "4bit"):
-            run = train(bits, args.steps, scratch / bits)
+            run = train(bits, args.steps, scratch / bits, args.device)
             trained = load_trained(run)
             ids = prompts(trained, args.prompts)
             as_trained = next_logits(trained.model, ids)
             base = AutoModelForCausalLM.from_pretrained(run.record["base_model"]["path"])
-            full = next_logits(PeftModel.from_pretrained(base, str(run.adapter)).eval(), ids)
+            full = next_logits(PeftModel.from_pretrained(base.to(trained.device),
+                                                         str(run.adapter)).eval(), ids)
             ways = [("full-precision base", False)]
             if bits != "none":
                 ways.append((f"base rounded ({'int8' if bits == '8bit' else 'nf4'})", True))
             for label, rounded in ways:
                 out = merge_run(run, scratch / f"{bits}-merged-{rounded}", rounded=rounded).out_dir
-                merged = next_logits(AutoModelForCausalLM.from_pretrained(out).eval(), ids)
+                merged = next_logits(AutoModelForCausalLM.from_pretrained(out).to(
+                    trained.device).eval(), ids)
                 print(f"{bits:7}{label:28}{compare(merged, as_trained)}{'':8}"
                       f"{compare(merged, full)}")
             print(f"{'':7}(mean |logit| of what was trained: {as_trained.abs().mean().item():.2f})")
