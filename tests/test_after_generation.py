@@ -93,3 +93,31 @@ def test_chat_answers_each_message_and_compares_with_the_base(labelled_run, monk
 def test_sampling_settings_out_of_range_are_refused(labelled_run, capsys):
     assert main(["generate", str(labelled_run.output_dir), "--prompt", "x", "--top-p", "0"]) == 2
     assert "--top-p" in capsys.readouterr().err
+
+
+def test_generate_refuses_an_out_that_is_a_folder_before_answering(labelled_run, tmp_path,
+                                                                   capsys):
+    assert main(["generate", str(labelled_run.output_dir), "--prompt", REVIEWS[0],
+                 "--out", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--out" in err and "is a folder" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_generate_writes_out_into_a_folder_it_makes(labelled_run, tmp_path, capsys):
+    out = tmp_path / "new" / "answers.jsonl"
+    assert main(["generate", str(labelled_run.output_dir), "--prompt", REVIEWS[0],
+                 "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["completion"] == " positive"
+    assert "wrote 1 answer to" in capsys.readouterr().err
+
+
+def test_generate_refuses_a_prompts_file_without_rows(labelled_run, tmp_path, capsys):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("\n  \n")
+    out = tmp_path / "answers.jsonl"
+    assert main(["generate", str(labelled_run.output_dir), "--file", str(prompts),
+                 "--out", str(out)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "holds no rows" in err and "Traceback" not in err
+    assert not out.exists()

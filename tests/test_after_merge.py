@@ -145,17 +145,28 @@ def test_the_merged_folder_is_a_stock_checkpoint_with_a_model_card(runs, merged)
 
 
 def test_merge_refuses_a_folder_that_is_not_empty_unless_told(runs, tmp_path, capsys):
+    out = tmp_path / "merged"
+    run = str(runs["none"].folder)
+    assert main(["merge", run, str(out)]) == 0
+    assert main(["merge", run, str(out), "--dtype", "bfloat16"]) == 2
+    assert "is not empty" in " ".join(capsys.readouterr().err.split())
+    assert json.loads((out / "config.json").read_text())["dtype"] == "float32"
+    assert main(["merge", run, str(out), "--overwrite", "--dtype", "bfloat16"]) == 0
+    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
+    assert f"merged model saved in {out}" in capsys.readouterr().out
+
+
+def test_overwrite_replaces_only_a_merged_model(runs, tmp_path, capsys):
     out = tmp_path / "taken"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     run = str(runs["none"].folder)
     assert main(["merge", run, str(out)]) == 2
     assert "is not empty" in " ".join(capsys.readouterr().err.split())
+    assert main(["merge", run, str(out), "--overwrite"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "no merge wrote" in err and "notes.txt" in err
     assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    assert main(["merge", run, str(out), "--overwrite", "--dtype", "bfloat16"]) == 0
-    assert not (out / "notes.txt").exists()
-    assert json.loads((out / "config.json").read_text())["dtype"] == "bfloat16"
-    assert f"merged model saved in {out}" in capsys.readouterr().out
 
 
 def test_merge_never_writes_over_the_run_it_reads(runs, capsys):
@@ -169,3 +180,42 @@ def test_rounding_is_only_for_runs_on_a_quantized_base(runs, tmp_path, capsys):
     assert main(["merge", str(runs["none"].folder), str(tmp_path / "m"), "--rounded-base"]) == 2
     assert "trained in full precision" in " ".join(capsys.readouterr().err.split())
     assert not (tmp_path / "m").exists()
+
+
+def test_a_merge_that_needs_a_missing_package_says_so_and_writes_nothing(
+        runs, tmp_path, monkeypatch, capsys):
+    # bitsandbytes uninstalled: importing it fails
+    for name in [m for m in sys.modules if m == "bitsandbytes" or m.startswith("bitsandbytes.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    out = tmp_path / "new" / "merged"
+    assert main(["merge", str(runs["4bit"].folder), str(out), "--rounded-base"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "Missing package" in err and "bitsandbytes" in err and "Traceback" not in err
+    # loading the run as it trained, quantized, needs it too
+    answers = tmp_path / "answers.jsonl"
+    assert main(["generate", str(runs["8bit"].folder), "--prompt", "Fine.", "--out",
+                 str(answers)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "8bit quantization needs bitsandbytes" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_merge_that_fails_midway_leaves_no_folder_behind(runs, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "dora-run"
+    shutil.copytree(runs["none"].folder, run)
+    config = json.loads((run / "adapter_config.json").read_text())
+    (run / "adapter_config.json").write_text(json.dumps({**config, "use_dora": True}))
+    out = tmp_path / "merged" / "deeper" / "model"
+    assert main(["merge", str(run), str(out)]) == 2
+    assert "DoRA" in " ".join(capsys.readouterr().err.split())
+    assert not (tmp_path / "merged").exists()
+
+
+def test_an_unknown_dtype_is_one_panel_naming_the_dtype_meant(runs, tmp_path, capsys):
+    out = tmp_path / "merged"
+    assert main(["merge", str(runs["none"].folder), str(out), "--dtype", "fp16"]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--dtype: unknown dtype 'fp16'" in err and "float16" in err and "usage:" not in err
+    assert not out.exists()

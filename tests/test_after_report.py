@@ -78,3 +78,22 @@ def test_a_plot_that_cannot_be_drawn_does_not_fail_the_run(tmp_path, monkeypatch
     assert (result.output_dir / "adapter_model.safetensors").is_file()
     assert not (result.output_dir / "loss.png").exists()
     assert "loss.png was not drawn: OSError: no space left on device" in capsys.readouterr().err
+
+
+def test_report_on_a_checkpoint_names_the_run_to_give_instead(labelled_run, capsys):
+    checkpoint = labelled_run.output_dir / "checkpoints" / f"checkpoint-{labelled_run.global_step}"
+    assert main(["report", str(checkpoint)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "is a checkpoint" in err and f"loraforge report {labelled_run.output_dir}" in err
+
+
+def test_report_refuses_a_png_that_is_a_folder_and_makes_a_new_ones_folder(
+        labelled_run, tmp_path, capsys):
+    assert main(["report", str(labelled_run.output_dir), "--png", str(tmp_path)]) == 2
+    err = " ".join(capsys.readouterr().err.split())
+    assert "--png" in err and "is a folder" in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == [] and not list(tmp_path.parent.glob(f".{tmp_path.name}*"))
+    image = tmp_path / "new" / "curve.png"
+    assert main(["report", str(labelled_run.output_dir), "--png", str(image), "--no-plot"]) == 0
+    assert png_size(image)[0] > 0
+    assert [p.name for p in image.parent.iterdir()] == ["curve.png"]

@@ -47,3 +47,28 @@ def test_the_wizard_page_shows_every_step():
     for step in STEPS:
         assert f"](images/wizard-{step.NAME}.svg)" in doc, step.NAME
         assert f". {step.TITLE}\n" in doc, step.TITLE
+
+
+AFTER_TRAINING = ("chat", "generate", "eval", "merge", "report")
+
+
+def subcommand_options(name: str) -> set[str]:
+    from loraforge.cli import build_parser
+
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command")
+    return {option for action in subparsers.choices[name]._actions
+            for option in action.option_strings
+            if option.startswith("--") and option not in ("--help", "--debug")}
+
+
+@pytest.mark.parametrize("name", AFTER_TRAINING)
+def test_every_after_training_option_is_documented(name):
+    doc = (DOCS / "after-training.md").read_text()
+    missing = sorted(option for option in subcommand_options(name) if f"`{option}" not in doc
+                     and f" {option}" not in doc)
+    assert not missing, f"docs/after-training.md does not name {name}'s {missing}"
+    readme = (DOCS.parent / "README.md").read_text()
+    row = next((line for line in readme.splitlines() if line.startswith(f"| `loraforge {name} ")),
+               None)
+    assert row is not None, f"the README's commands table has no row for {name}"

@@ -31,3 +31,15 @@ def test_help_and_plugin_listing_import_no_heavy_modules():
         "    try:\n        main(['--help'])\n    except SystemExit:\n        pass\n"
     )
     assert imported_after(code) == set()
+
+
+def test_the_after_training_commands_import_nothing_heavy_until_they_run():
+    code = (
+        "import contextlib, io\n"
+        "from loraforge.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    for name in ('chat', 'generate', 'eval', 'merge', 'report'):\n"
+        "        try:\n            main([name, '--help'])\n        except SystemExit:\n"
+        "            pass\n"
+    )
+    assert imported_after(code) == set()

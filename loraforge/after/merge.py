@@ -28,7 +28,7 @@ from typing import Any
 from loraforge.after.models import base_folder, bind_run
 from loraforge.after.runs import TrainedRun
 from loraforge.after.shards import DEFAULT_MAX_BYTES, ShardWriter, read_tensors, weight_files
-from loraforge.errors import ModelError, OutputError
+from loraforge.errors import MissingPackageError, ModelError, OutputError
 from loraforge.plugins import Plugins
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -126,17 +126,49 @@ def rounding(quantization: str, dtype: Any) -> Callable[[Any], Any]:
     return nf4 if quantization == "4bit" else int8
 
 
+def check_bitsandbytes(quantization: str) -> None:
+    """Refuse ``--rounded-base`` where bitsandbytes, which does the rounding, cannot be imported."""
+    try:
+        import bitsandbytes.functional  # noqa: F401
+    except Exception as exc:  # ImportError, or a native library that fails as it loads
+        raise MissingPackageError(
+            f"merging into the base rounded as the {quantization} run saw it needs "
+            f"bitsandbytes, which cannot be imported ({type(exc).__name__}: {exc})",
+            where="--rounded-base",
+            hint="pip install bitsandbytes, or leave --rounded-base out to merge into the "
+            "full-precision base.",
+        ) from None
+
+
 def quantized_weight(name: str, tensor: Any) -> bool:
     """Whether bitsandbytes quantizes this weight when a run loads the base in 8 or 4 bits."""
     return tensor.ndim == 2 and name.endswith(".weight") and not any(
         part in name.split(".") for part in UNQUANTIZED)
 
 
+# what a user coming from train.precision may type
+DTYPE_ALIASES = {"fp16": "float16", "half": "float16", "bf16": "bfloat16", "fp32": "float32",
+                 "float": "float32"}
+
+
+def check_dtype(dtype: str) -> None:
+    """Refuse a ``--dtype`` the merge cannot store weights as, naming the one likely meant."""
+    if dtype in DTYPES:
+        return
+    meant = DTYPE_ALIASES.get(dtype.lower())
+    raise OutputError(
+        f"unknown dtype {dtype!r}", where="--dtype",
+        hint=(f"Did you mean {meant}? " if meant else "") + "Use float16, bfloat16 or float32 "
+        "(or leave --dtype out to store each weight as the base stores it).",
+    )
+
+
 def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
-    """Refuse an output folder that holds anything, unless ``overwrite``.
+    """Refuse an output folder that holds anything, unless ``overwrite`` and a merged model.
 
     Never one of the folders in ``keep`` (the run's, the base's) or a folder
-    holding them, which ``overwrite`` would delete.
+    holding them, which ``overwrite`` would delete, nor a folder of anything
+    but a model an earlier merge wrote.
     """
     resolved = out_dir.expanduser().resolve()
     for folder in keep:
@@ -147,12 +179,34 @@ def check_out_dir(out_dir: Path, keep: list[Path], *, overwrite: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise OutputError(f"{out_dir} is a file", where="OUT_DIR",
                           hint="Give a folder that does not exist yet, or an empty one.")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not overwrite:
+    if not out_dir.is_dir() or not any(out_dir.iterdir()):
+        return
+    if not overwrite:
         raise OutputError(
             f"{out_dir} is not empty", where="OUT_DIR",
             hint="Give a folder that does not exist yet or is empty, or add --overwrite to "
-            "replace the whole folder.",
+            "replace the merged model in it.",
         )
+    if not is_merged_model(out_dir):
+        # like `loraforge run --overwrite`, never delete what loraforge did not write
+        named = sorted(path.name for path in out_dir.iterdir())
+        raise OutputError(
+            f"{out_dir} holds files that no merge wrote ({', '.join(named[:3])}"
+            f"{', ...' if len(named) > 3 else ''}), which --overwrite would delete",
+            where="OUT_DIR",
+            hint="Merge into a new or empty folder: --overwrite replaces only a model that "
+            "loraforge merge wrote.",
+        )
+
+
+def is_merged_model(folder: Path) -> bool:
+    """Whether ``folder`` holds a model that ``merge`` wrote: a config and its model card."""
+    try:
+        card = (folder / "README.md").read_text(encoding="utf-8")[:500]
+    except (OSError, UnicodeDecodeError):
+        return False
+    return (folder / "config.json").is_file() and card.startswith("---\n") and (
+        "\n- loraforge\n" in card and "\n- merged\n" in card)
 
 
 def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
@@ -169,9 +223,7 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
     """
     out_dir = Path(out_dir).expanduser()
     check_out_dir(out_dir, [run.folder, run.adapter], overwrite=overwrite)
-    if dtype not in DTYPES:
-        raise OutputError(f"unknown dtype {dtype!r}", where="--dtype",
-                          hint=f"Use one of: {', '.join(DTYPES)}.")
+    check_dtype(dtype)
     plan = bind_run(run, base=base, plugins=plugins)
     quantization = plan.recipe.model.quantization
     if rounded and quantization == "none":
@@ -180,6 +232,8 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
             "trained in full precision", where="--rounded-base",
             hint="Leave --rounded-base out: the merge is then exact.",
         )
+    if rounded:
+        check_bitsandbytes(quantization)
     folder = base_folder(run, plan, base_given=base is not None)
     check_out_dir(out_dir, [run.folder, folder], overwrite=overwrite)
     config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
@@ -190,6 +244,8 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
             "no full-precision weights to merge into", where="model.path",
             hint="Train (or merge) on the full-precision release of the model.",
         )
+    # the folders made for out_dir's parent go again if the merge fails: it writes nothing
+    made = next((p for p in reversed(out_dir.absolute().parents) if not p.exists()), None)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = out_dir.with_name(f".{out_dir.name}.partial")
     if staging.exists():
@@ -202,6 +258,10 @@ def merge_run(run: TrainedRun, out_dir: str | Path, *, dtype: str = "auto",
         if out_dir.exists():
             shutil.rmtree(out_dir)
         os.replace(staging, out_dir)
+    except BaseException:
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     result.out_dir = out_dir

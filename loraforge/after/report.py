@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import json
 import os
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from loraforge.after.runs import RECIPE_FILE, read_record
 from loraforge.engine import checkpoints
@@ -91,6 +90,13 @@ def summarize(folder: str | Path) -> RunSummary:
         raise RunFolderError(f"no such folder: {folder}", where="RUN_DIR",
                              hint="Give the output folder of a run: output.dir in its recipe.")
     record = read_record(folder)
+    if record is None and (checkpoints.read_marker(folder) is not None or (
+            checkpoints.FOLDER.match(folder.name) and folder.parent.name == "checkpoints")):
+        run = folder.parent.parent
+        raise RunFolderError(
+            f"{folder} is a checkpoint: a report is of the whole run", where="RUN_DIR",
+            hint=f"Give the run's folder: loraforge report {run}",
+        )
     if record is None:
         raise RunFolderError(
             f"{folder} is not a run's folder: it has no readable run.json", where="RUN_DIR",
@@ -210,8 +216,11 @@ def write_loss_png(curve: LossCurve, path: str | Path, *, title: str = "") -> Pa
         axes.legend()
     figure.tight_layout()
     staging = path.with_name(f".{path.name}.partial.png")
-    figure.savefig(staging, format="png")
-    os.replace(staging, path)
+    try:
+        figure.savefig(staging, format="png")
+        os.replace(staging, path)
+    finally:
+        staging.unlink(missing_ok=True)
     return path
 
 

@@ -7,7 +7,6 @@ import argparse
 from loraforge.cli.run_dir_args import (
     add_run_arguments,
     add_sampling_arguments,
-    open_trained,
     sampling_from_args,
 )
 
@@ -33,13 +32,16 @@ def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     from loraforge.after.generation import complete
+    from loraforge.after.models import load_trained
     from loraforge.after.prompts import message_row, render
+    from loraforge.after.runs import open_run
     from loraforge.errors import DataError
 
     sampling = sampling_from_args(args)
     console = Console(highlight=False)
-    console.print(f"[dim]loading {args.run_dir}…[/]")
-    trained = open_trained(args)
+    run = open_run(args.run_dir)  # a folder that is no run is refused before "loading"
+    console.print(f"[dim]loading {run.name}…[/]")
+    trained = load_trained(run, base=args.base)
     console.print(f"[bold]chatting with {trained.run.name}[/] "
                   f"[dim]({trained.plan.components.get('data.formatter')} formatter; "
                   + "; ".join(f"{c}: {what}" for c, what in COMMANDS.items()) + ")[/]")

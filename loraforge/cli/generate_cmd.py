@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from loraforge.cli.run_dir_args import (
     add_run_arguments,
@@ -20,6 +21,7 @@ from loraforge.cli.run_dir_args import (
     open_trained,
     sampling_from_args,
 )
+from loraforge.errors import DataError, OutputError
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -48,13 +50,18 @@ def handle(args: argparse.Namespace) -> int:
     from loraforge.engine.outputs import write_atomic
 
     sampling = sampling_from_args(args)
+    out = check_out(args.out)
+    rows = None if args.file is None else list(read_rows(args.file))
+    if rows == []:
+        raise DataError(f"{args.file} holds no rows", where="--file",
+                        hint='Write one JSON object a line, e.g. {"text": "A fine film."}.')
     trained = open_trained(args)
     formatter, tokenizer = trained.formatter, trained.tokenizer
-    if args.prompt is not None:
+    if rows is None:
         prompts = [(None, render(formatter, message_row(formatter, args.prompt), tokenizer))]
     else:
         prompts = [(line, render(formatter, row, tokenizer, where=f"{args.file}, line {line}"))
-                   for line, row in read_rows(args.file)]
+                   for line, row in rows]
     plain = args.prompt is not None and not (args.json or args.out or args.compare)
     if plain:
         completion = complete(trained.model, tokenizer, prompts[0][1].ids, sampling,
@@ -78,9 +85,26 @@ def handle(args: argparse.Namespace) -> int:
         lines.append(text)
         if args.out is None:
             print(text, flush=True)
-    if args.out is not None:
-        from pathlib import Path
-
-        write_atomic(Path(args.out), "".join(line + "\n" for line in lines))
-        print(f"wrote {len(lines)} answers to {args.out}", file=sys.stderr)
+    if out is not None:
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out, "".join(line + "\n" for line in lines))
+        except OSError as exc:
+            raise OutputError(f"cannot write {out}: {exc.strerror or exc}", where="--out") from None
+        print(f"wrote {len(lines)} answer{'s' if len(lines) != 1 else ''} to {out}",
+              file=sys.stderr)
     return 0
+
+
+def check_out(out: str | None) -> Path | None:
+    """``--out`` as a path, refused before any model loads if it can never be written."""
+    if out is None:
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{out} is a folder", where="--out",
+                          hint="Give the file to write the answers to, e.g. answers.jsonl.")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise OutputError(f"{out} cannot be written: a folder on its path is a file",
+                          where="--out", hint="Give another file, e.g. answers.jsonl.")
+    return path

@@ -18,14 +18,15 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     add_run_arguments(parser)
     parser.add_argument("out_dir", metavar="OUT_DIR", help="where to write the merged model "
                         "(a new or empty folder)")
-    parser.add_argument("--dtype", choices=("auto", "float16", "bfloat16", "float32"),
-                        default="auto", help="how to store the merged weights (default auto: "
-                        "as the base stores them)")
+    parser.add_argument("--dtype", metavar="{float16,bfloat16,float32}", default="auto",
+                        help="how to store the merged weights (default auto: as the base "
+                        "stores them)")
     parser.add_argument("--max-shard-size", default="2GB", metavar="SIZE", type=size_in_bytes,
                         help="largest safetensors file to write, e.g. 500MB or 5GB (default 2GB); "
                         "the merge needs about twice this in RAM")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace OUT_DIR and everything in it")
+                        help="replace the model an earlier merge wrote in OUT_DIR (a folder "
+                        "of other files is refused)")
     parser.add_argument("--rounded-base", action="store_true",
                         help="for a run trained on an 8-bit or 4-bit base: merge into the base "
                         "weights rounded as that run saw them (see docs/after-training.md)")
@@ -51,9 +52,10 @@ def size_in_bytes(text: str) -> int:
 def handle(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loraforge.after.merge import merge_run
+    from loraforge.after.merge import check_dtype, merge_run
     from loraforge.after.runs import open_run
 
+    check_dtype(args.dtype)
     console = Console(stderr=True, highlight=False)
     run = open_run(args.run_dir)
     result = merge_run(

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from loraforge.cli.run_dir_args import add_run_arguments
+from loraforge.errors import OutputError
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -31,10 +33,16 @@ def handle(args: argparse.Namespace) -> int:
 
     from loraforge.after.report import loss_curve, summarize, terminal_plot, write_loss_png
 
+    png = check_png(args.png)
     summary = summarize(args.run_dir)
     curve = loss_curve(summary.folder)
-    if args.png:
-        write_loss_png(curve, args.png, title=str(summary.folder))
+    if png is not None:
+        try:
+            png.parent.mkdir(parents=True, exist_ok=True)
+            write_loss_png(curve, png, title=str(summary.folder))
+        except OSError as exc:
+            raise OutputError(f"cannot write {args.png}: {exc.strerror or exc}",
+                              where="--png") from None
     if args.json:
         print(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
         return 0
@@ -55,3 +63,14 @@ def handle(args: argparse.Namespace) -> int:
     if args.png:
         console.print(f"loss curve drawn in {args.png}")
     return 0
+
+
+def check_png(png: str | None) -> Path | None:
+    """``--png`` as a path, refused before anything is read if it names a folder."""
+    if png is None:
+        return None
+    path = Path(png).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{png} is a folder", where="--png",
+                          hint="Give the image file to write, e.g. loss.png.")
+    return path

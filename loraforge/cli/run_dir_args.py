@@ -6,13 +6,17 @@ import argparse
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, base: bool = True) -> None:
+    """RUN_DIR, and ``--base`` for the commands that load the run's base (all but report)."""
+    if not base:
+        parser.add_argument("run_dir", metavar="RUN_DIR",
+                            help="a run's folder (output.dir of its recipe), finished or not")
+        return
     parser.add_argument("run_dir", metavar="RUN_DIR",
                         help="a finished run's folder (output.dir of its recipe), or one of its "
                         "checkpoints (RUN_DIR/checkpoints/checkpoint-N)")
-    if base:
-        parser.add_argument("--base", metavar="PATH",
-                            help="the base model's folder, if it moved since the run "
-                            "(it must be the same checkpoint)")
+    parser.add_argument("--base", metavar="PATH",
+                        help="the base model's folder, if it moved since the run "
+                        "(it must be the same checkpoint)")
 
 
 def add_sampling_arguments(parser: argparse.ArgumentParser, *, max_new_tokens: int) -> None:

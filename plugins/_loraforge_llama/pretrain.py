@@ -1,8 +1,8 @@
 """A short pretraining of the tiny LLaMA on :mod:`_loraforge_llama.corpus`, offline, on the CPU.
 
 A random-init model writes noise, so nothing a LoRA run teaches it can be
-seen in what it writes. A few hundred steps on the shipped English text (a
-few seconds on two cores) make it write English-like sentences; the corpus
+seen in what it writes. A hundred and fifty steps on the shipped English text
+(half a minute on two cores) make it write English-like sentences; the corpus
 holds no row of the example data, so what an adapter then learns on those
 rows is the adapter's own doing.
 """

@@ -1,6 +1,6 @@
 """A tiny LLaMA with its own tokenizer, briefly pretrained offline, and cached.
 
-Its weights start random and are then pretrained for a few seconds on the
+Its weights start random and are then pretrained for half a minute on the
 English text of :mod:`_loraforge_llama.corpus` (:mod:`_loraforge_llama.pretrain`),
 so it writes English-like text and what an adapter teaches it shows.
 
