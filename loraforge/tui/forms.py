@@ -113,7 +113,14 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
 
 
 def parse(spec: FieldSpec, text: str) -> Any:
-    """The value of what was typed into ``spec``'s field; None for an empty optional one."""
+    """The value of what was typed into ``spec``'s field; None for an empty optional one.
+
+    Text is kept as typed — a completion template's leading space matters —
+    with ``\\n``, ``\\t`` and ``\\\\`` read as a newline, a tab and a backslash, as
+    :func:`shown` writes them (an input has one line).
+    """
+    if spec.kind == "text" and text.strip():
+        return unescape(text)
     text = text.strip()
     if not text:
         if spec.optional or not spec.required and spec.default is None:
@@ -148,4 +155,27 @@ def shown(spec: FieldSpec, value: Any) -> str:
         return ", ".join(str(v) for v in value)
     if isinstance(value, float):
         return f"{value:g}"
+    if spec.kind == "text" and isinstance(value, str):
+        return escape(value)
     return str(value)
+
+
+_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+_UNESCAPES = {"\\": "\\", "n": "\n", "t": "\t", "r": "\r"}
+
+
+def escape(text: str) -> str:
+    """Text on one line: newlines, tabs and backslashes written as TOML writes them."""
+    return "".join(_ESCAPES.get(char, char) for char in text)
+
+
+def unescape(text: str) -> str:
+    """The text :func:`escape` wrote (a backslash before anything else stays as it is)."""
+    out, chars = [], iter(text)
+    for char in chars:
+        if char != "\\":
+            out.append(char)
+            continue
+        following = next(chars, "")
+        out.append(_UNESCAPES.get(following, "\\" + following))
+    return "".join(out)

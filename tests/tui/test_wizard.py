@@ -100,3 +100,26 @@ def test_new_refuses_a_file_that_exists_and_edit_one_that_does_not(tmp_path, cap
     assert "already exists" in capsys.readouterr().err and kept.read_text() == "# mine\n"
     assert main(["edit", str(tmp_path / "missing.toml")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("*.toml")),
+                         ids=lambda p: p.name)
+async def test_edit_of_a_shipped_recipe_through_every_step_saves_it_unchanged(recipe, tmp_path,
+                                                                              monkeypatch):
+    import shutil
+
+    shutil.copytree(ROOT / "recipes", tmp_path / "recipes")
+    path = tmp_path / "recipes" / recipe.name
+    before, loaded = path.read_bytes(), load_recipe(path)
+    monkeypatch.chdir(tmp_path)
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(80, 24)) as pilot:
+        for step in app.steps:  # every form built, every control showing its value
+            app.show(step.NAME)
+            await pilot.pause()
+        await app.workers.wait_for_complete()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not app.draft.changed
+    assert path.read_bytes() == before
+    assert load_recipe(path) == loaded

@@ -63,11 +63,13 @@ class ComponentField(Vertical):
         if self.auto_label:
             options.insert(0, (self.auto_label, AUTO))
         current = self.name_chosen or (AUTO if self.auto_label else self.spec.default)
+        if current is not None and current not in [v for _, v in options]:
+            # a component no installed plugin gives: kept, and the recipe's problem says so
+            options.append((f"{current}  (not installed)", current))
         with Horizontal(classes="field-line"):
             yield Label(self.spec.title, classes="field-title")
-            yield Select(options, value=current if current in [v for _, v in options]
-                         else Select.NULL, allow_blank=False, classes="field-control",
-                         compact=True)
+            yield Select(options, value=current if current is not None else Select.NULL,
+                         allow_blank=False, classes="field-control", compact=True)
         yield Static("", classes="component-description")
         yield Static("", classes="field-problem")
         yield Vertical(classes="component-options")
