@@ -86,7 +86,7 @@ def test_chat_answers_each_message_and_compares_with_the_base(labelled_run, monk
     assert main(["chat", str(labelled_run.output_dir), "--compare", "--show-prompt"]) == 0
     out = capsys.readouterr().out
     assert f"'Review: {REVIEWS[0]}\\nSentiment:'" in out  # the prompt as the model saw it
-    assert "adapter ›  positive\n" in out and "adapter ›  negative\n" in out
+    assert "adapter › positive\n" in out and "adapter › negative\n" in out  # one space
     assert out.count("base › ") == 2
 
 

@@ -72,7 +72,15 @@ def handle(args: argparse.Namespace) -> int:
         for label, base in [*answers, ("adapter", False)]:
             console.print(f"[bold cyan]{label} ›[/]", end=" ")
 
+            begun = False
+
             def stream(text: str) -> None:
+                nonlocal begun
+                if not begun:
+                    text = text.lstrip()  # a completion's leading space: the label spaces it
+                    if not text:
+                        return
+                    begun = True
                 console.file.write(text)
                 console.file.flush()
 

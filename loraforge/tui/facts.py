@@ -136,6 +136,11 @@ def known_gpus() -> list[str]:
     return [gpu.name for gpu in GPUS]
 
 
+def _size(count: int) -> str:
+    """Bytes in GiB, or in MiB below a tenth of a GiB (where 0.00 GiB would say nothing)."""
+    return f"{count / 2**30:.2f} GiB" if count >= 2**30 / 10 else f"{count / 2**20:.1f} MiB"
+
+
 def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     """The estimate by component against a card, and the fixes when it does not fit.
 
@@ -159,8 +164,8 @@ def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     table.add_column()
     table.add_column(justify="right")
     for part in result.parts:
-        table.add_row(part.name, f"{part.bytes / gib:.2f} GiB")
-    table.add_row("total", f"{result.total / gib:.2f} GiB", style="bold")
+        table.add_row(part.name, _size(part.bytes))
+    table.add_row("total", _size(result.total), style="bold")
     lines = [table]
     if card is None:
         lines.append(Text("No GPU on this machine: choose a card above to check against."))
