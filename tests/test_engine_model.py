@@ -43,3 +43,17 @@ def test_asking_for_cuda_without_a_usable_gpu_is_refused_saying_what_was_found(t
     found = "CPU-only build" if torch.version.cuda is None else "sees no usable GPU"
     assert found in error.value.message
     check_device(TrainSection(device="auto"))  # auto and cpu are always fine
+
+
+@pytest.mark.parametrize("device_map", [None, "meta"])
+def test_the_llama_loader_never_swaps_in_hub_kernels(tmp_path, plugins, device_map):
+    # transformers >= 5.25 replaces layers with kernels fetched from the hub by default, which
+    # also refuses the meta device that merge loads onto to find the base's folder
+    from _loraforge_llama.tiny import tiny_llama_path
+
+    plan = bind(load_recipe_in(tmp_path, overrides=[f'model.path="{tiny_llama_path()}"',
+                                                    'model.loader="llama"']), plugins)
+    model_spec_ = model_spec(plan).model_copy(update={"device_map": device_map})
+    loaded = plan.loader.load(model_spec_)
+    assert getattr(loaded.model, "use_kernels", False) is False
+    assert {p.device.type for p in loaded.model.parameters()} == {device_map or "cpu"}

@@ -44,7 +44,9 @@ def load_causal_lm(
     # train.device = "cpu" reaches the loader as device_map "cpu": nothing goes to a GPU then
     on_gpu = torch.cuda.is_available() and spec.device_map != "cpu"
     common = {"revision": spec.revision, "trust_remote_code": spec.trust_remote_code}
-    kwargs: dict[str, Any] = {**common, "dtype": weights_dtype(spec, on_gpu)}
+    # transformers >= 5.25 swaps layers for kernels it fetches from the hub unless told not to:
+    # code the recipe did not ask for, a network fetch, and no meta-device loading
+    kwargs: dict[str, Any] = {**common, "dtype": weights_dtype(spec, on_gpu), "use_kernels": False}
     if _has_safetensors(source):
         kwargs["use_safetensors"] = True
     if spec.quantization != "none":
