@@ -19,14 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from textual import on
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Label
-
 from loraforge.cache import cache_dir
+from loraforge.tui.choice import Choice
 
 
 @dataclass
@@ -39,28 +33,12 @@ class Launched:
     recipe: Path
 
 
-class StartRun(ModalScreen[str | None]):
+class StartRun(Choice):
     """Resume, start over, or cancel, for a folder that already holds a run."""
 
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="start.cancel")]
-
     def __init__(self, question: str, choices: list[tuple[str, str]]) -> None:
-        super().__init__()
-        self.question, self.choices = question, choices
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog"):
-            yield Label(self.question)
-            with Horizontal(classes="dialog-buttons"):
-                for answer, label in self.choices:
-                    yield Button(label, id=f"start-{answer}",
-                                 variant="primary" if answer == "resume" else "default")
-                yield Button("Cancel", id="start-cancel")
-
-    @on(Button.Pressed)
-    def _answer(self, event: Button.Pressed) -> None:
-        answer = (event.button.id or "").removeprefix("start-")
-        self.dismiss(None if answer == "cancel" else answer)
+        super().__init__(question, [(answer, label, "primary" if answer == "resume" else "default")
+                                    for answer, label in choices], prefix="start-")
 
 
 def offer_to_start(app: Any) -> None:
