@@ -65,3 +65,14 @@ class ConsoleReporter(Reporter):
                 text += f" [italic]{escape(event.hint)}[/]"
             return (text,)
         return None
+
+
+def duration(seconds: float, *, compact: bool = False) -> str:
+    """A span of time as people read it: ``45s``, ``2m 05s``, ``1h 07m`` (``2m05s`` compact)."""
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    gap = "" if compact else " "
+    if hours:
+        return f"{hours}h{gap}{minutes:02d}m"
+    return f"{minutes}m{gap}{secs:02d}s" if minutes else f"{secs}s"

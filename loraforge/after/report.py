@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from loraforge.after.runs import RECIPE_FILE, read_record
+from loraforge.console import duration
 from loraforge.engine import checkpoints
 from loraforge.errors import MissingPackageError, RunFolderError
 
@@ -131,7 +132,7 @@ def summarize(folder: str | Path) -> RunSummary:
     if record.get("global_step") is not None:
         facts["steps"] = str(record["global_step"])
     if record.get("runtime_s") is not None:
-        facts["duration"] = _duration(record["runtime_s"])
+        facts["duration"] = duration(record["runtime_s"])
     rate = tokens_per_second(record)
     if rate:
         facts["tokens/s"] = f"{rate:,.0f}"
@@ -164,12 +165,6 @@ def tokens_per_second(record: dict[str, Any]) -> float | None:
     resumed = (record.get("resumed_from") or {}).get("step", 0)
     # the Trainer's runtime covers only the steps after a resume
     return tokens * epochs * (step - resumed) / step / runtime
-
-
-def _duration(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
 
 
 def terminal_plot(curve: LossCurve, *, width: int = 80, height: int = 20, color: bool = True) -> str:

@@ -14,6 +14,7 @@ from typing import Any, TextIO
 from pydantic import BaseModel, ConfigDict, Field
 
 from loraforge.components import RunInfo, TrainingCallback
+from loraforge.console import duration
 
 # logged keys shown first, under short names; the rest follow as they come
 _SHOWN = {"epoch": "epoch", "loss": "loss", "learning_rate": "lr"}
@@ -48,17 +49,6 @@ def _number(key: str, value: Any) -> str:
 def _fields(values: dict[str, Any]) -> str:
     ordered = [k for k in _SHOWN if k in values] + [k for k in values if k not in _SHOWN]
     return "  ".join(f"{_SHOWN.get(k, k)} {_number(k, values[k])}" for k in ordered)
-
-
-def _duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{minutes}m {secs:02d}s"
-    return f"{secs}s"
 
 
 class ConsoleProgress(TrainingCallback):
@@ -161,13 +151,13 @@ class ConsoleProgress(TrainingCallback):
         status = summary.get("status", "finished")
         if status != "finished":
             line = f"{status} after {steps} steps" if steps is not None else status
-            line += f" in {_duration(runtime)}"
+            line += f" in {duration(runtime)}"
             if summary.get("error"):
                 line += f": {summary['error']}"
             saved = summary.get("checkpoint")
             return [line, f"last checkpoint: {saved}" if saved else "no checkpoint was saved"]
         line = f"finished {steps} steps" if steps is not None else "finished"
-        line += f" in {_duration(runtime)}"
+        line += f" in {duration(runtime)}"
         losses = []
         if self._last_loss is not None:
             losses.append(f"last loss {self._last_loss:.4f}")

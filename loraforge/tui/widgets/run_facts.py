@@ -7,21 +7,13 @@ from rich.table import Table
 from rich.text import Text
 from textual.widgets import Static
 
+from loraforge.console import duration
 from loraforge.tui.run_state import RunState
 
 MARKS = {"done": "✓", "current": "▸", "todo": "·", "failed": "✗", "stopped": "■"}
 STATUS = {"waiting": "waiting for the run to start", "preparing": "preparing",
           "training": "training", "finished": "finished", "interrupted": "stopped",
           "failed": "failed", "crashed": "died", "stopping": "stopping at the next step…"}
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    return f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
 
 
 def losses(state: RunState) -> list[str]:
@@ -45,7 +37,7 @@ def numbers(state: RunState) -> list[str]:
         parts.append(f"epoch {state.epoch:.2f}")
     eta = state.eta_seconds()
     if eta is not None:
-        parts.append(f"ETA {duration(eta)}")
+        parts.append(f"ETA {duration(eta, compact=True)}")
     rate = state.tokens_per_second()
     if rate is not None:
         parts.append(f"{rate:,.0f} tok/s")

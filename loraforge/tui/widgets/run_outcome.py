@@ -11,8 +11,8 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from loraforge.console import duration
 from loraforge.tui.run_state import RunOutcome, RunState
-from loraforge.tui.widgets.run_facts import duration
 
 
 def final_losses(state: RunState, mean: float | None) -> str:
@@ -39,7 +39,7 @@ class RunOutcomePanel(Static):
             text.append("✓ Finished", style="bold")
             text.append(f": {state.step} steps")
             if ended.get("runtime_s") is not None:
-                text.append(f" in {duration(float(ended['runtime_s']))}")
+                text.append(f" in {duration(float(ended['runtime_s']), compact=True)}")
             text.append("\n" + final_losses(state, ended.get("train_loss")))
             text.append(f"\nAdapter: {outcome.output_dir}")
             if command:
