@@ -13,12 +13,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from loraforge.cli.run_dir_args import (
     add_run_arguments,
     add_sampling_arguments,
     open_trained,
+    output_file,
     sampling_from_args,
 )
 from loraforge.errors import DataError, OutputError
@@ -50,7 +50,7 @@ def handle(args: argparse.Namespace) -> int:
     from loraforge.engine.outputs import write_atomic
 
     sampling = sampling_from_args(args)
-    out = check_out(args.out)
+    out = output_file(args.out, "--out", "answers.jsonl")
     rows = None if args.file is None else list(read_rows(args.file))
     if rows == []:
         raise DataError(f"{args.file} holds no rows", where="--file",
@@ -94,17 +94,3 @@ def handle(args: argparse.Namespace) -> int:
         print(f"wrote {len(lines)} answer{'s' if len(lines) != 1 else ''} to {out}",
               file=sys.stderr)
     return 0
-
-
-def check_out(out: str | None) -> Path | None:
-    """``--out`` as a path, refused before any model loads if it can never be written."""
-    if out is None:
-        return None
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise OutputError(f"{out} is a folder", where="--out",
-                          hint="Give the file to write the answers to, e.g. answers.jsonl.")
-    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
-        raise OutputError(f"{out} cannot be written: a folder on its path is a file",
-                          where="--out", hint="Give another file, e.g. answers.jsonl.")
-    return path

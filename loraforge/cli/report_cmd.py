@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from loraforge.cli.run_dir_args import add_run_arguments
+from loraforge.cli.run_dir_args import add_run_arguments, output_file
 from loraforge.errors import OutputError
 
 
@@ -33,7 +32,7 @@ def handle(args: argparse.Namespace) -> int:
 
     from loraforge.after.report import loss_curve, summarize, terminal_plot, write_loss_png
 
-    png = check_png(args.png)
+    png = output_file(args.png, "--png", "loss.png")
     summary = summarize(args.run_dir)
     curve = loss_curve(summary.folder)
     if png is not None:
@@ -63,14 +62,3 @@ def handle(args: argparse.Namespace) -> int:
     if args.png:
         console.print(f"loss curve drawn in {args.png}")
     return 0
-
-
-def check_png(png: str | None) -> Path | None:
-    """``--png`` as a path, refused before anything is read if it names a folder."""
-    if png is None:
-        return None
-    path = Path(png).expanduser()
-    if path.is_dir():
-        raise OutputError(f"{png} is a folder", where="--png",
-                          hint="Give the image file to write, e.g. loss.png.")
-    return path

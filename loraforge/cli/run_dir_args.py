@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from loraforge.errors import OutputError
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, *, base: bool = True) -> None:
@@ -49,3 +52,18 @@ def open_trained(args: argparse.Namespace):
     from loraforge.after.runs import open_run
 
     return load_trained(open_run(args.run_dir), base=args.base)
+
+
+def output_file(value: str | None, option: str, example: str) -> Path | None:
+    """An output file option (``--out``, ``--png``) as a path, refused before any work is done
+    if it can never be written: a folder, or a path through a file."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise OutputError(f"{value} is a folder", where=option,
+                          hint=f"Give the file to write, e.g. {example}.")
+    if any(parent.exists() and not parent.is_dir() for parent in path.parents):
+        raise OutputError(f"{value} cannot be written: a folder on its path is a file",
+                          where=option, hint=f"Give another file, e.g. {example}.")
+    return path
