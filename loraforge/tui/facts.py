@@ -154,7 +154,6 @@ def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     from loraforge.estimate import estimate, find_gpu, fixes
     from loraforge.estimate.gpus import this_machine
 
-    gib = 2**30
     with quiet_libraries():
         result = estimate(recipe, plugins=plugins)
         card = find_gpu(gpu) if gpu else this_machine()
@@ -170,13 +169,13 @@ def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     if card is None:
         lines.append(Text("No GPU on this machine: choose a card above to check against."))
     elif result.total <= card.bytes:
-        lines.append(Text(f"✓ fits the {card.name} with {(card.bytes - result.total) / gib:.2f} "
-                          "GiB left", style="green"))
+        lines.append(Text(f"✓ fits the {card.name} with {_size(card.bytes - result.total)} left",
+                          style="green"))
     else:
         lines.append(Text(f"✗ does not fit the {card.name}: short by "
-                          f"{(result.total - card.bytes) / gib:.2f} GiB", style="red"))
+                          f"{_size(result.total - card.bytes)}", style="red"))
         for number, fix in enumerate(suggested, start=1):
-            lines.append(Text(f"  {number}: {fix.label} → {fix.estimate.total / gib:.2f} GiB"))
+            lines.append(Text(f"  {number}: {fix.label} → {_size(fix.estimate.total)}"))
         if not suggested:
             lines.append(Text("  no change here is enough: a smaller model or a larger card"))
     return Group(*lines), [(fix.label, fix.changes) for fix in suggested]
