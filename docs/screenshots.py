@@ -1,6 +1,6 @@
 """Write the wizard's screenshots for docs/wizard.md: ``python docs/screenshots.py``.
 
-Each step of the wizard on the quickstart's recipe shape (the tiny model,
+Each step of the wizard on :data:`loraforge.tui.pilot.EXAMPLE_RECIPE` (the tiny model,
 the shipped reviews), at 100×32, exported by Textual as SVG into
 ``docs/images/``. Run it after a change of layout; ``tests/test_docs.py``
 checks that every picture the docs show exists.
@@ -18,38 +18,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 IMAGES = ROOT / "docs" / "images"
 SIZE = (100, 32)
-RECIPE = """\
-# A tiny model taught to label reviews.
-[model]
-loader = "tiny-llama"
-
-[data]
-path = "reviews.jsonl"
-
-[data.formatter]
-name = "template"
-template = "Review: {text} Label:"
-completion = " {label}"
-"""
 
 
 async def shoot(step: str) -> str:
-    from textual.widgets import Input
-
     from loraforge.testing import builtin_plugins
     from loraforge.tui.app import Wizard
     from loraforge.tui.draft import Draft
-    from loraforge.tui.steps.data import SETTLE_SECONDS
+    from loraforge.tui.pilot import settle
 
     app = Wizard(Draft.open(Path("recipe.toml")), builtin_plugins())
     async with app.run_test(size=SIZE) as pilot:
         app.show(step)
-        for _ in range(3):
-            await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview waits for the fields
-            await app.workers.wait_for_complete()
-        for field in app.query(Input):
-            field.cursor_blink = False
-        await pilot.pause()
+        await settle(pilot)
         return app.export_screenshot(title=f"loraforge — {step}")
 
 
@@ -57,11 +37,12 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("LORAFORGE_LOAD_PLUGINS", "llama,baichuan,targets,formatters,callbacks")
     from loraforge.tui.app import STEPS
+    from loraforge.tui.pilot import EXAMPLE_RECIPE
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as folder:
         shutil.copy(ROOT / "recipes" / "data" / "reviews.jsonl", folder)
-        (Path(folder) / "recipe.toml").write_text(RECIPE)
+        (Path(folder) / "recipe.toml").write_text(EXAMPLE_RECIPE)
         os.chdir(folder)  # relative paths: the pictures hold no machine's folders
         for step in STEPS:
             svg = asyncio.run(shoot(step.NAME))

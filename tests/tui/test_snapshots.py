@@ -12,45 +12,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, Static
+from textual.widgets import Static
 
 from loraforge.testing import builtin_plugins
 from loraforge.tui.app import STEPS, Wizard
 from loraforge.tui.draft import Draft
-from loraforge.tui.steps.data import SETTLE_SECONDS
-
-ROOT = Path(__file__).resolve().parents[2]
-RECIPE = """\
-# A tiny model taught to label reviews.
-[model]
-loader = "tiny-llama"
-
-[data]
-path = "reviews.jsonl"
-
-[data.formatter]
-name = "template"
-template = "Review: {text} Label:"
-completion = " {label}"
-"""
+from loraforge.tui.pilot import EXAMPLE_RECIPE, settle
 
 
 @pytest.fixture
-def recipe(tmp_path, monkeypatch):
-    (tmp_path / "reviews.jsonl").write_text((ROOT / "recipes/data/reviews.jsonl").read_text())
-    (tmp_path / "recipe.toml").write_text(RECIPE)
-    monkeypatch.chdir(tmp_path)
+def recipe(folder):
+    (folder / "recipe.toml").write_text(EXAMPLE_RECIPE)
     return Path("recipe.toml")
-
-
-async def settle(pilot) -> None:
-    """Wait until the step is shown and its live panels are filled; no blinking cursor."""
-    for _ in range(3):
-        await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview starts once fields settle
-        await pilot.app.workers.wait_for_complete()
-    for field in pilot.app.query(Input):
-        field.cursor_blink = False
-    await pilot.pause()
 
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)], ids=["80x24", "120x40"])
@@ -66,7 +39,7 @@ def test_each_step_at_each_size(snap_compare, recipe, step, size):
 
 
 def test_without_colour_the_marks_still_say_what_is_wrong(snap_compare, recipe, monkeypatch):
-    recipe.write_text(RECIPE + "\n[train]\nlearning_rate = -1.0\n")
+    recipe.write_text(EXAMPLE_RECIPE + "\n[train]\nlearning_rate = -1.0\n")
     monkeypatch.setenv("NO_COLOR", "1")
     app = Wizard(Draft.open(recipe), builtin_plugins())
     assert app.no_color  # Textual's own reading of NO_COLOR: every colour drawn in grey

@@ -17,25 +17,11 @@ from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins, registered
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
-from loraforge.tui.steps.data import SETTLE_SECONDS
+from loraforge.tui.pilot import settle
 from loraforge.tui.widgets.field_row import FieldRow
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
-
-
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    (tmp_path / "reviews.jsonl").write_text(REVIEWS.read_text())
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
-async def settle(pilot) -> None:
-    for _ in range(3):
-        await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview starts once fields settle
-        await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
 
 
 def text_of(app, selector: str) -> str:

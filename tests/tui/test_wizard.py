@@ -19,13 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
 
 
-@pytest.fixture
-def folder(tmp_path, monkeypatch):
-    (tmp_path / "reviews.jsonl").write_text(REVIEWS.read_text())
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
-
-
 async def choose(pilot, option: str) -> None:
     """Open the focused select and pick ``option`` by typing it, as a person would."""
     await pilot.press("enter")
