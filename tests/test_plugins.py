@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
-import textwrap
 
 import pytest
+from fake_plugins import FORMATTER, cli, distribution
 from pydantic import BaseModel, ConfigDict
 
 from loraforge import __version__
@@ -166,7 +163,7 @@ def test_a_plugin_that_failed_can_be_registered_again_once_fixed(plugins):
 
 
 def test_unknown_name_names_the_plugins_that_were_not_loaded(plugins, tmp_path, monkeypatch):
-    fake_distribution(tmp_path, "lf_future", """
+    distribution(tmp_path, "lf_future", """
         from loraforge.hookspecs import hookimpl
         LORAFORGE_API = ">=2.0,<3"
 
@@ -195,26 +192,9 @@ def test_builtin_plugins_load_through_entry_points(plugins):
     assert {"console", "metrics"} <= set(plugins.registry.names("callback"))
 
 
-def fake_distribution(tmp_path, name, module_source):
-    """A minimal installed distribution on a path entry: a module and its entry point."""
-    (tmp_path / f"{name}.py").write_text(textwrap.dedent(module_source))
-    dist = tmp_path / f"{name}-1.2.3.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.2.3\n")
-    (dist / "entry_points.txt").write_text(f"[loraforge]\n{name} = {name}\n")
-    return tmp_path
-
-
-def run_cli(args, extra_path, env_plugins):
-    env = dict(os.environ, PYTHONPATH=str(extra_path), LORAFORGE_LOAD_PLUGINS=env_plugins,
-               COLUMNS="300")
-    return subprocess.run([sys.executable, "-m", "loraforge", *args], capture_output=True,
-                          text=True, env=env)
-
-
 def test_a_plugin_that_fails_to_import_is_named_and_skipped(tmp_path):
-    path = fake_distribution(tmp_path, "lf_broken", "raise ImportError('needs foo')\n")
-    result = run_cli(["plugins", "--json"], path, "lf_broken,targets")
+    path = distribution(tmp_path, "lf_broken", "raise ImportError('needs foo')\n")
+    result = cli(["plugins", "--json"], path, "lf_broken,targets")
     assert result.returncode == 0, result.stderr
     assert "plugin 'lf_broken' was not loaded (ImportError: needs foo)" in result.stderr
     listing = json.loads(result.stdout)
@@ -248,8 +228,8 @@ BUILTINS = "llama,targets,formatters,callbacks"
 
 
 def test_a_plugin_whose_hook_raises_is_listed_as_failed_and_the_tool_works(tmp_path):
-    path = fake_distribution(tmp_path, "lf_boom", BOOM)
-    result = run_cli(["plugins", "--json"], path, f"lf_boom,{BUILTINS}")
+    path = distribution(tmp_path, "lf_boom", BOOM)
+    result = cli(["plugins", "--json"], path, f"lf_boom,{BUILTINS}")
     assert result.returncode == 0, result.stderr
     assert f"plugin 'lf_boom' was not loaded ({BOOM_FAILURE})" in result.stderr
     listing = json.loads(result.stdout)
@@ -257,7 +237,7 @@ def test_a_plugin_whose_hook_raises_is_listed_as_failed_and_the_tool_works(tmp_p
     assert listing["failed"] == [{"name": "lf_boom", "error": BOOM_FAILURE, "distribution": "lf_boom",
                                   "version": "1.2.3", "module": "lf_boom"}]
 
-    table = run_cli(["plugins"], path, f"lf_boom,{BUILTINS}")
+    table = cli(["plugins"], path, f"lf_boom,{BUILTINS}")
     assert table.returncode == 0, table.stderr
     assert "lf_boom" in table.stdout and "no callbacks today" in table.stdout
 
@@ -265,14 +245,14 @@ def test_a_plugin_whose_hook_raises_is_listed_as_failed_and_the_tool_works(tmp_p
 def test_validate_works_beside_a_broken_plugin_and_names_it_for_its_components(tmp_path):
     from loraforge.testing import write_recipe
 
-    path = fake_distribution(tmp_path, "lf_boom", BOOM)
+    path = distribution(tmp_path, "lf_boom", BOOM)
     unrelated = write_recipe(tmp_path / "plain")
-    result = run_cli(["validate", str(unrelated)], path, f"lf_boom,{BUILTINS}")
+    result = cli(["validate", str(unrelated)], path, f"lf_boom,{BUILTINS}")
     assert result.returncode == 0, result.stderr
     assert f"plugin 'lf_boom' was not loaded ({BOOM_FAILURE})" in result.stderr
 
     using = write_recipe(tmp_path / "boom", {"data": {"formatter": "boom"}})
-    result = run_cli(["validate", str(using)], path, f"lf_boom,{BUILTINS}")
+    result = cli(["validate", str(using)], path, f"lf_boom,{BUILTINS}")
     assert result.returncode == 2
     err = " ".join(result.stderr.replace("│", " ").split())
     assert ("data.formatter: the dataset formatter 'boom' comes from plugin 'lf_boom', which "
@@ -283,12 +263,12 @@ def test_validate_works_beside_a_broken_plugin_and_names_it_for_its_components(t
 def test_validate_names_a_plugin_outside_the_api_range_for_an_unknown_component(tmp_path):
     from loraforge.testing import write_recipe
 
-    path = fake_distribution(tmp_path, "lf_future", """
+    path = distribution(tmp_path, "lf_future", """
         from loraforge.hookspecs import hookimpl
         LORAFORGE_API = ">=2.0,<3"
     """)
     recipe = write_recipe(tmp_path / "r", {"data": {"formatter": "shout"}})
-    result = run_cli(["validate", str(recipe)], path, f"lf_future,{BUILTINS}")
+    result = cli(["validate", str(recipe)], path, f"lf_future,{BUILTINS}")
     assert result.returncode == 2
     err = " ".join(result.stderr.replace("│", " ").split())
     assert "no dataset formatter is named 'shout'" in err
@@ -296,22 +276,8 @@ def test_validate_names_a_plugin_outside_the_api_range_for_an_unknown_component(
 
 
 def test_third_party_entry_point_is_listed_with_its_version(tmp_path):
-    path = fake_distribution(tmp_path, "lf_shout", """
-        from loraforge.components import DatasetFormatter, Sample
-        from loraforge.hookspecs import hookimpl
-
-        class Shout(DatasetFormatter):
-            name = "shout"
-            description = "Shouts."
-
-            def format(self, row):
-                return Sample.of_text(row["text"].upper())
-
-        @hookimpl
-        def register_dataset_formatters(register):
-            register(Shout)
-    """)
-    result = run_cli(["plugins", "--json"], path, "lf_shout")
+    path = distribution(tmp_path, "lf_shout", FORMATTER.format(component="shout"))
+    result = cli(["plugins", "--json"], path, "lf_shout")
     assert result.returncode == 0, result.stderr
     (plugin,) = [p for p in json.loads(result.stdout)["plugins"] if p["name"] not in ESSENTIALS]
     assert plugin["name"] == "lf_shout"
@@ -321,13 +287,13 @@ def test_third_party_entry_point_is_listed_with_its_version(tmp_path):
 
 
 def test_empty_load_list_loads_only_the_essential_plugins(tmp_path):
-    result = run_cli(["plugins", "--json"], tmp_path, "")
+    result = cli(["plugins", "--json"], tmp_path, "")
     assert result.returncode == 0, result.stderr
     assert [p["name"] for p in json.loads(result.stdout)["plugins"]] == ESSENTIALS
 
 
 def test_asking_for_a_plugin_that_is_not_installed_says_so(tmp_path):
-    result = run_cli(["plugins", "--json"], tmp_path, "targets,nonesuch")
+    result = cli(["plugins", "--json"], tmp_path, "targets,nonesuch")
     assert result.returncode == 0, result.stderr
     assert "plugin 'nonesuch' was not loaded (no installed plugin is named 'nonesuch')" in result.stderr
 
@@ -392,7 +358,7 @@ def test_a_function_marked_as_a_hook_that_loraforge_lacks_is_refused(plugins):
 
 
 def test_entry_points_outside_the_api_range_or_with_bad_hooks_are_named_and_skipped(tmp_path):
-    fake_distribution(tmp_path, "lf_future", """
+    distribution(tmp_path, "lf_future", """
         from loraforge.hookspecs import hookimpl
         LORAFORGE_API = ">=2,<3"
 
@@ -400,14 +366,14 @@ def test_entry_points_outside_the_api_range_or_with_bad_hooks_are_named_and_skip
         def register_callbacks(register):
             pass
     """)
-    fake_distribution(tmp_path, "lf_typo", """
+    distribution(tmp_path, "lf_typo", """
         from loraforge.hookspecs import hookimpl
 
         @hookimpl
         def register_loaders(register):
             pass
     """)
-    result = run_cli(["plugins", "--json"], tmp_path, "lf_future,lf_typo,targets")
+    result = cli(["plugins", "--json"], tmp_path, "lf_future,lf_typo,targets")
     assert result.returncode == 0, result.stderr
     assert "plugin 'lf_future' was not loaded (it supports loraforge plugin API >=2,<3" in result.stderr
     assert "plugin 'lf_typo' was not loaded (implements register_loaders" in result.stderr

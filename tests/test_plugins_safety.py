@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
-import textwrap
 
 import pytest
+from fake_plugins import FORMATTER, cli, distribution
 
 from loraforge.components import DatasetFormatter, Sample
 from loraforge.errors import PluginError, UnknownComponentError
@@ -21,44 +20,10 @@ from loraforge.plugins import ESSENTIAL_PLUGINS, Plugins
 from loraforge.testing import write_recipe
 
 
-def distribution(root, name, module_source, *, module=None, entry_point=None, version="1.2.3"):
-    """An installed distribution ``name`` on the path entry ``root``: a module and its entry point."""
-    module = module or name.replace("-", "_")
-    entry_point = entry_point or module
-    (root / f"{module}.py").write_text(textwrap.dedent(module_source))
-    info = root / f"{name.replace('-', '_')}-{version}.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-    (info / "entry_points.txt").write_text(f"[loraforge]\n{entry_point} = {module}\n")
-    return root
-
-
-def cli(args, path, plugins, **env):
-    environment = dict(os.environ, PYTHONPATH=str(path), LORAFORGE_LOAD_PLUGINS=plugins,
-                       COLUMNS="300", **env)
-    return subprocess.run([sys.executable, "-m", "loraforge", *args], capture_output=True,
-                          text=True, env=environment, timeout=300)
-
-
 def flat(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
-FORMATTER = """
-    from loraforge.components import DatasetFormatter, Sample
-    from loraforge.hookspecs import hookimpl
-
-    class Shout(DatasetFormatter):
-        name = "{component}"
-        description = "Shouts."
-
-        def format(self, row):
-            return Sample.of_text(row["text"].upper())
-
-    @hookimpl
-    def register_dataset_formatters(register):
-        register(Shout)
-"""
 
 
 def test_a_plugin_calling_sys_exit_at_import_is_named_and_the_command_works(tmp_path):
