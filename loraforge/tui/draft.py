@@ -122,15 +122,18 @@ class Draft:
         self.recipe, self.problems = None, []
         try:
             recipe = recipe_from_dict(copy.deepcopy(self.data), source=str(self.path))
-            if plugins is not None:
-                from loraforge.plan import bind
-
-                bind(recipe, plugins)
         except RecipeError as exc:
             self.problems = list(exc.fields)
+            # the components of the sound sections are still checked: a Model step with no
+            # model chosen has a problem even while the data path is missing
+            sound = [name for name in Recipe.model_fields if not self.problems_at(name)]
+            stand_in = self.recipe_for(*sound) if plugins is not None else None
+            if stand_in is not None:
+                self.problems += [(field, message) for field, message in _bind_problems(
+                    stand_in, plugins) if field.split(".")[0].split("[")[0] in sound]
             return False
-        except LoraforgeError as exc:
-            self.problems = [(exc.where or "recipe", exc.message)]
+        self.problems = _bind_problems(recipe, plugins) if plugins is not None else []
+        if self.problems:
             return False
         self.recipe = recipe
         return True
@@ -201,6 +204,19 @@ class Draft:
         for path in self.changed:
             _write(document, path, self.get(path))
         return tomlkit.dumps(document)
+
+
+def _bind_problems(recipe: Recipe, plugins: Any) -> list[tuple[str, str]]:
+    """What binding the recipe's components finds wrong, by field."""
+    from loraforge.plan import bind
+
+    try:
+        bind(recipe, plugins)
+    except RecipeError as exc:
+        return list(exc.fields)
+    except LoraforgeError as exc:
+        return [(exc.where or "recipe", exc.message)]
+    return []
 
 
 _STAND_INS = {"data": {"path": "data.jsonl"}}

@@ -219,3 +219,18 @@ async def test_a_large_file_is_previewed_in_the_background_and_a_change_stops_th
         # it stopped at its next progress report, not after tokenizing all 60,000 rows
         assert stopped_after < 3.0, stopped_after
         assert "100 samples" in text_of(app, "#data-preview")
+
+
+async def test_a_model_step_left_empty_has_its_problem_while_the_data_is_missing_too(folder):
+    app = Wizard(Draft.new(folder / "recipe.toml"), builtin_plugins())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+n")  # past the Model step without choosing a model
+        await settle(pilot)
+        marks = [str(label.content) for label in app.query("#step-list Label")]
+        assert "✗ Model" in marks
+        assert any("neither a checkpoint nor a loader" in message
+                   for _, message in app.draft.problems_at("model"))
+        app.draft.set(("model", "loader"), "tiny-llama")
+        app.recipe_changed()
+        await settle(pilot)
+        assert app.draft.problems_at("model") == [] and app.draft.problems_at("data")
