@@ -9,11 +9,11 @@ import sys
 HEAVY = ("torch", "transformers", "peft", "datasets", "bitsandbytes", "textual")
 
 
-def imported_after(code: str) -> set[str]:
+def imported_after(code: str, watched: tuple[str, ...] = HEAVY) -> set[str]:
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules = set(json.loads(out.stdout.strip().splitlines()[-1]))
-    return {name for name in HEAVY if name in modules}
+    return {name for name in watched if name in modules}
 
 
 def test_recipe_and_hook_api_import_no_heavy_modules():
@@ -43,3 +43,10 @@ def test_the_after_training_commands_import_nothing_heavy_until_they_run():
         "            pass\n"
     )
     assert imported_after(code) == set()
+
+
+def test_the_command_line_is_read_before_the_schema_or_the_plugins_are_imported():
+    # what `loraforge new` pays before the wizard's first screen, and `--help` before it prints
+    assert imported_after("import loraforge.cli", (
+        "pydantic", "pluggy", "importlib.metadata", "rich", "loraforge.recipe",
+        "loraforge.plugins")) == set()

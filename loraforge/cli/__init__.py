@@ -22,7 +22,6 @@ from loraforge.cli import (
     watch_cmd,
     wizard_cmd,
 )
-from loraforge.cli.errors import print_error
 from loraforge.errors import LoraforgeError
 
 SUBCOMMANDS = (run_cmd, validate_cmd, preview_cmd, inspect_cmd, estimate_cmd, doctor_cmd,
@@ -107,6 +106,8 @@ def handle(args: argparse.Namespace) -> int:
     except LoraforgeError as exc:
         if args.debug:
             raise
+        from loraforge.cli.errors import print_error
+
         print_error(exc)
         return 2
     except KeyboardInterrupt as exc:

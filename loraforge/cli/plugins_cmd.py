@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import TYPE_CHECKING
 
 from loraforge.cli import plugins_new, plugins_show
-from loraforge.hookspecs import API_VERSION
-from loraforge.plugins import Plugins
-from loraforge.registry import KIND_TITLES, form_problems
+
+if TYPE_CHECKING:
+    from loraforge.plugins import Plugins
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -32,6 +33,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
 
 def describe(plugins: Plugins) -> list[dict]:
     """Every loaded plugin: name, version, distribution, hooks and components with schemas."""
+    from loraforge.registry import form_problems
+
     registry = plugins.registry
     rows = []
     for name, info in sorted(plugins.info.items()):
@@ -112,6 +115,8 @@ def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, st
     A table cut hook and component names at 80 columns (a pipe, nohup); here
     only the lists wrap, between names.
     """
+    from loraforge.registry import KIND_TITLES
+
     lines: list[tuple[str, str | None]] = []
     for row in rows:
         heading = " ".join(filter(None, (row["name"], row["version"])))
@@ -140,6 +145,7 @@ def render(plugins: Plugins, rows: list[dict], width: int) -> list[tuple[str, st
 
 def handle(args: argparse.Namespace) -> int:
     from loraforge.cli.recipe_args import loaded_plugins
+    from loraforge.hookspecs import API_VERSION
 
     plugins = loaded_plugins()
     rows = describe(plugins)

@@ -14,15 +14,12 @@ it from there.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import keyword
 import re
-from importlib import metadata
 from pathlib import Path
 from string import Template
 
 from loraforge.errors import LoraforgeError
-from loraforge.hookspecs import API_VERSION
 
 NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 
@@ -207,6 +204,7 @@ def class_name(name: str) -> str:
 def skeleton_files(name: str) -> dict[str, str]:
     """The files of a new plugin called ``name``, by path inside its folder."""
     from loraforge import __version__
+    from loraforge.hookspecs import API_VERSION
 
     package = "loraforge_" + name.replace("-", "_")
     major = int(API_VERSION.split(".")[0])
@@ -263,6 +261,9 @@ def write_skeleton(name: str, directory: str | Path = ".") -> Path:
 def taken_by(name: str) -> str | None:
     """What already has ``name``, the ``loraforge-NAME`` distribution or the ``loraforge_NAME``
     module it would make; None when it is free."""
+    import importlib.util
+    from importlib import metadata
+
     from loraforge.plugins import ENTRY_POINT_GROUP, FIRST_PARTY
 
     package = "loraforge_" + name.replace("-", "_")

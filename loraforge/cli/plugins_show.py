@@ -13,7 +13,6 @@ import typing
 from typing import Any
 
 from loraforge.errors import LoraforgeError
-from loraforge.registry import KIND_TITLES, LOAD_ENV
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -57,6 +56,8 @@ def option_lines(options: type[Any]) -> list[str]:
 
 def describe_plugin(plugins, name: str) -> list[str]:
     """The lines ``plugins show NAME`` prints; LoraforgeError for a name no plugin has."""
+    from loraforge.registry import KIND_TITLES, LOAD_ENV
+
     info = plugins.info.get(name) or plugins.failed.get(name)
     if name not in plugins.info and name not in plugins.failures:
         known = sorted(set(plugins.info) | set(plugins.failures))

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from loraforge.recipe import Recipe, load_recipe
+if TYPE_CHECKING:
+    from loraforge.recipe import Recipe
 
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +18,8 @@ def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def recipe_from_args(args: argparse.Namespace) -> Recipe:
+    from loraforge.recipe import load_recipe
+
     return load_recipe(args.recipe, args.overrides)
 
 

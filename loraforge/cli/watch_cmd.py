@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 from loraforge.errors import LoraforgeError, NotARunError
-from loraforge.events import RUN_EVENTS_FILE as EVENTS_FILE
 
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
@@ -27,6 +26,8 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
 
 def events_path(run_dir: str | Path) -> Path:
     """The events file of the run in ``run_dir``; NotARunError if there is none to follow."""
+    from loraforge.events import RUN_EVENTS_FILE as EVENTS_FILE
+
     path = Path(run_dir).expanduser()
     if path.is_file():
         return path

@@ -44,8 +44,7 @@ def handle_edit(args: argparse.Namespace) -> int:
 
 
 def open_wizard(draft) -> int:
-    from loraforge.cli.recipe_args import loaded_plugins
     from loraforge.tui.app import Wizard
 
-    Wizard(draft, loaded_plugins()).run()
+    Wizard(draft).run()  # it loads the plugins once its first screen is up
     return 0

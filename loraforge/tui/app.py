@@ -56,12 +56,9 @@ class Wizard(App):
 
     def __init__(self, draft: Draft, plugins: Any = None) -> None:
         super().__init__()
-        if plugins is None:
-            from loraforge.plugins import get_plugins
-
-            plugins = get_plugins()
         self.draft = draft
         self.plugins = plugins
+        """The plugins; without them given, they are loaded once the first screen is painted."""
         self.steps = [cls(draft, plugins) for cls in STEPS]
         self.current = self.steps[0].NAME
         self.run_started: Any = None
@@ -92,12 +89,36 @@ class Wizard(App):
     def on_mount(self) -> None:
         where = "new recipe" if self.draft.is_new else "editing"
         self.sub_title = f"{where}: {self.draft.path}"
+        if self.plugins is None:
+            # the first screen needs no plugin: it is painted first, and they load right after
+            self.step(self.current).visited = True
+            self.query_one(StepList).point_at(self.current)
+            self.refresh_state()
+            self.call_after_refresh(self.load_plugins)
+            return
         self.draft.validate(self.plugins)
         self.show(self.current, focus=False)  # the sidebar has it: the steps are the first thing
+
+    def load_plugins(self) -> Any:
+        """The plugins, loaded now if they are not yet; what did not load is told on screen."""
+        if self.plugins is not None:
+            return self.plugins
+        from loraforge.plugins import get_plugins, plugin_warnings
+
+        self.plugins = get_plugins()
+        for step in self.steps:
+            step.plugins = self.plugins
+        for field in self.query(ComponentField):
+            field.set_registry(self.plugins.registry)
+        for _code, message in plugin_warnings(self.plugins):
+            self.notify(message, title="Plugin", severity="warning", timeout=15)
+        self.recipe_changed()
+        return self.plugins
 
     # --- moving between steps ----------------------------------------------------------------
 
     def show(self, name: str, *, focus: bool = True) -> None:
+        self.load_plugins()
         step = self.step(name)
         switcher = self.query_one("#steps", ContentSwitcher)
         if not step.is_attached:
@@ -174,6 +195,7 @@ class Wizard(App):
         self.query_one("#help", Static).update(f"{spec.title}: {spec.help}" if spec.help else "")
 
     def recipe_changed(self) -> None:
+        self.load_plugins()
         self.draft.validate(self.plugins)
         self.refresh_state()
         self.step(self.current).draft_changed()
@@ -195,7 +217,7 @@ class Wizard(App):
     # --- saving and running --------------------------------------------------------------------
 
     def action_save(self) -> bool:
-        if not self.draft.validate(self.plugins):
+        if not self.draft.validate(self.load_plugins()):
             field, message = self.draft.problems[0]
             self.notify(f"not saved: {field}: {message}", severity="error")
             self.show("review")

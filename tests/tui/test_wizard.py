@@ -8,12 +8,18 @@ import sys
 from pathlib import Path
 
 import pytest
+from textual.app import App
+from textual.widgets import OptionList, Select
+from textual.widgets._toast import Toast
 
 from loraforge.cli import main
 from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
+from loraforge.tui.steps.base import section_specs
+from loraforge.tui.widgets.component_field import ComponentField
+from loraforge.tui.widgets.field_row import FieldRow
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
@@ -38,6 +44,9 @@ import asyncio, json, sys
 from pathlib import Path
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
+from loraforge.tui.steps.base import section_specs
+from loraforge.tui.widgets.component_field import ComponentField
+from loraforge.tui.widgets.field_row import FieldRow
 
 async def main():
     app = Wizard(Draft.new(Path({str(tmp_path / 'r.toml')!r})))
@@ -50,6 +59,57 @@ asyncio.run(main())
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          check=True)
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
+
+
+def _choices(select) -> list[str]:
+    options = select.query_one(OptionList)
+    return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+
+
+async def test_a_loader_field_built_before_the_plugins_load_fills_in_when_they_come():
+    spec = section_specs("model")["loader"]
+    field = ComponentField(spec, ("model", "loader"), "loader", None, "tiny-llama",
+                           auto_label="detect it from the checkpoint")
+
+    class Host(App):
+        def compose(self):
+            yield field
+
+    async with Host().run_test() as pilot:
+        select = field.query_one(Select)
+        # before: the recipe's choice alone, not called "not installed", and no options form
+        assert select.value == "tiny-llama"
+        assert _choices(select) == ["detect it from the checkpoint", "tiny-llama"]
+        assert not field.query(FieldRow)
+        field.set_registry(builtin_plugins().registry)
+        await pilot.pause()
+        assert select.value == "tiny-llama"
+        assert "llama  (llama)" in _choices(select)
+        assert "model.loader.layers" in [row.field_id for row in field.query(FieldRow)]
+
+
+async def test_the_plugins_load_once_the_first_screen_is_up_and_what_failed_is_told(
+        folder, monkeypatch):
+    from loraforge import plugins as module
+
+    monkeypatch.setenv("LORAFORGE_LOAD_PLUGINS", "llama,baichuan,nonesuch")
+    module.reset_plugins()
+    (folder / "recipe.toml").write_text('[model]\nloader = "baichuan"\n')
+    app = Wizard(Draft.open(folder / "recipe.toml"))  # as `loraforge edit` opens it
+    assert app.plugins is None
+    try:
+        async with app.run_test(size=(100, 40), notifications=True) as pilot:
+            await pilot.pause()
+            assert app.plugins is module.get_plugins()
+            loader = app.query_one("#field-model-loader", ComponentField)
+            assert "tiny-llama  (llama)" in _choices(loader.query_one(Select))
+            assert [row.field_id for row in loader.query(FieldRow)] == ["model.loader.variant"]
+            told = " ".join(str(toast.render()) for toast in app.query(Toast))
+            assert "plugin 'nonesuch' was not loaded" in told
+            # the recipe was checked with them, and the sidebar says where it stands
+            assert app.draft.problems_at("data") == [("data", "required, but missing")]
+    finally:
+        module.reset_plugins()
 
 
 async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder, capsys):

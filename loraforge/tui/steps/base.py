@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
+from textual.lazy import Lazy
 from textual.widget import Widget
 from textual.widgets import Collapsible, Static
 
@@ -68,7 +69,8 @@ class Step(VerticalScroll):
         for section, key in self.FIELDS[split:]:
             yield self.field_widget(section, key)
         if self.MORE:
-            with Collapsible(title="More settings", classes="more-settings"):
+            # folded away at first: mounted after the step is painted, so that it comes sooner
+            with Lazy(Collapsible(title="More settings", classes="more-settings")):
                 for section, key in self.MORE:
                     yield self.field_widget(section, key)
 
@@ -80,7 +82,7 @@ class Step(VerticalScroll):
         spec = section_specs(section)[key]
         path = (section, key)
         value = self.draft.get(path)
-        registry = self.plugins.registry
+        registry = self.plugins.registry if self.plugins is not None else None  # not loaded yet
         if path in COMPONENT_KINDS:
             auto = "detect it from the checkpoint" if path == ("model", "loader") else None
             return ComponentField(spec, path, COMPONENT_KINDS[path], registry, value,

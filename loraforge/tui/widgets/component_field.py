@@ -57,15 +57,7 @@ class ComponentField(Vertical):
         return value if isinstance(value, str) else None
 
     def compose(self) -> ComposeResult:
-        names = self.registry.choices(self.kind)
-        options = [(f"{name}  ({self.registry.get(self.kind, name).plugin})", name)
-                   for name in names]
-        if self.auto_label:
-            options.insert(0, (self.auto_label, AUTO))
-        current = self.name_chosen or (AUTO if self.auto_label else self.spec.default)
-        if current is not None and current not in [v for _, v in options]:
-            # a component no installed plugin gives: kept, and the recipe's problem says so
-            options.append((f"{current}  (not installed)", current))
+        options, current = self._options()
         with Horizontal(classes="field-line"):
             yield Label(self.spec.title, classes="field-title")
             yield Select(options, value=current if current is not None else Select.NULL,
@@ -74,8 +66,34 @@ class ComponentField(Vertical):
         yield Static("", classes="field-problem")
         yield Vertical(classes="component-options")
 
+    def _options(self) -> tuple[list[tuple[str, str]], str | None]:
+        """The select's choices, and the one chosen (None: no registry yet, the name alone)."""
+        registry = self.registry
+        names = registry.choices(self.kind) if registry is not None else []
+        options = [(f"{name}  ({registry.get(self.kind, name).plugin})", name) for name in names]
+        if self.auto_label:
+            options.insert(0, (self.auto_label, AUTO))
+        current = self.name_chosen or (AUTO if self.auto_label else self.spec.default)
+        if current is not None and current not in [v for _, v in options]:
+            # a component no installed plugin gives: kept, and the recipe's problem says so
+            gone = "  (not installed)" if registry is not None else ""
+            options.append((f"{current}{gone}", current))
+        return options, current
+
     def on_mount(self) -> None:
         self.show_problem(getattr(self, "problem", None))
+        self.show_options(self.value)
+
+    def set_registry(self, registry: Any) -> None:
+        """The plugins are loaded: offer their components, and the chosen one's options."""
+        if registry is self.registry:
+            return
+        self.registry = registry
+        options, current = self._options()
+        select = self.query_one(".field-line Select", Select)
+        with select.prevent(Select.Changed):
+            select.set_options(options)
+            select.value = current if current is not None else Select.NULL
         self.show_options(self.value)
 
     @on(Select.Changed)
@@ -95,8 +113,14 @@ class ComponentField(Vertical):
         box = self.query_one(".component-options", Vertical)
         box.remove_children()
         description = self.query_one(".component-description", Static)
-        if name is None or not self.registry.has(self.kind, name):
-            description.update(self.spec.help if name is None else f"no such {self.kind}: {name}")
+        if name is None:
+            description.update(self.spec.help)
+            return
+        if self.registry is None:  # the plugins are not loaded yet: set_registry comes back
+            description.update("")
+            return
+        if not self.registry.has(self.kind, name):
+            description.update(f"no such {self.kind}: {name}")
             return
         cls = self.registry.get(self.kind, name).cls
         description.update(cls.description or "")
