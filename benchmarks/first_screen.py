@@ -11,6 +11,12 @@ The plugins load right after the first screen is drawn; the time until they
 are loaded and the new recipe is checked (its first problem shown) is given
 too, for information.
 
+Both sides run as Python runs by default, caching bytecode: the warm-up
+round writes loraforge's ``.pyc`` files as a first start does (pip wrote
+peft's when it installed it). ``PYTHONDONTWRITEBYTECODE`` is left out of
+their environment, for with it every start compiles loraforge's own
+modules from source again (``--no-bytecode`` measures that).
+
     .venv/bin/python benchmarks/first_screen.py --rounds 7
 """
 
@@ -33,6 +39,7 @@ import time
 FIRST_SCREEN = b"Model path"  # a field of the Model step: the step is on the terminal
 CHECKED = b"names neither a checkpoint"  # the new recipe's first problem: plugins loaded
 PEFT = "import peft\nprint('ready', flush=True)"
+ENVIRONMENT = dict(os.environ)
 
 
 def wizard(timeout: float = 30.0) -> tuple[float, float]:
@@ -42,8 +49,9 @@ def wizard(timeout: float = 30.0) -> tuple[float, float]:
     pid, fd = pty.fork()
     if pid == 0:  # the child: the command, on the terminal's other end
         os.chdir(folder)
-        os.environ.update(TERM="xterm-256color", COLUMNS="80", LINES="24")
-        os.execv(sys.executable, [sys.executable, "-m", "loraforge", "new", "recipe.toml"])
+        environment = dict(ENVIRONMENT, TERM="xterm-256color", COLUMNS="80", LINES="24")
+        os.execve(sys.executable, [sys.executable, "-m", "loraforge", "new", "recipe.toml"],
+                  environment)
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
     seen, first = b"", None
     try:
@@ -55,7 +63,7 @@ def wizard(timeout: float = 30.0) -> tuple[float, float]:
             try:
                 seen += os.read(fd, 1 << 16)
             except OSError:  # the command ended
-                raise SystemExit(f"loraforge new ended before its first screen: {seen[-500:]!r}")
+                raise SystemExit(f"loraforge new ended before its first screen: {seen[-500:]!r}") from None
             if first is None and FIRST_SCREEN in seen:
                 first = time.perf_counter() - began
             if first is not None and CHECKED in seen:
@@ -70,7 +78,8 @@ def peft() -> float:
     """Seconds from starting a fresh interpreter to ``import peft`` done."""
     began = time.perf_counter()
     process = subprocess.Popen([sys.executable, "-c", PEFT], stdout=subprocess.PIPE,
-                               stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir())
+                               stderr=subprocess.DEVNULL, text=True, cwd=tempfile.gettempdir(),
+                               env=ENVIRONMENT)
     line = process.stdout.readline()
     elapsed = time.perf_counter() - began
     process.kill()
@@ -83,7 +92,14 @@ def peft() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
-    rounds = parser.parse_args().rounds
+    parser.add_argument("--no-bytecode", action="store_true",
+                        help="set PYTHONDONTWRITEBYTECODE=1: compile from source at every start")
+    args = parser.parse_args()
+    rounds = args.rounds
+    if args.no_bytecode:
+        ENVIRONMENT["PYTHONDONTWRITEBYTECODE"] = "1"
+    else:
+        ENVIRONMENT.pop("PYTHONDONTWRITEBYTECODE", None)
     peft()  # warm the file cache for both sides alike
     wizard()
     first, checked, imported = [], [], []

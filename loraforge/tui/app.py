@@ -18,7 +18,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import ContentSwitcher, Footer, Header, Static
+from textual.widgets import ContentSwitcher, Footer, Static
 
 from loraforge.tui.draft import Draft
 from loraforge.tui.steps.base import Step
@@ -74,7 +74,8 @@ class Wizard(App):
     # --- layout ------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False)
+        # a line of its own, not Textual's Header: its icon opens the command palette, off here
+        yield Static(self.TITLE, id="title")
         with Horizontal(id="body"):
             with Vertical(id="sidebar"):
                 yield StepList([(s.NAME, s.TITLE) for s in self.steps], id="step-list")
@@ -114,6 +115,10 @@ class Wizard(App):
             self.notify(message, title="Plugin", severity="warning", timeout=15)
         self.recipe_changed()
         return self.plugins
+
+    def watch_sub_title(self, sub_title: str) -> None:
+        for line in self.query("#title").results(Static):  # none until it is composed
+            line.update(self.format_title(self.title, sub_title))
 
     # --- moving between steps ----------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from loraforge.testing import builtin_plugins
 from loraforge.tui.app import STEPS, Wizard
 from loraforge.tui.draft import Draft
 from loraforge.tui.pilot import EXAMPLE_RECIPE, settle
+from loraforge.tui.widgets.step_list import StepList
 
 
 @pytest.fixture
@@ -49,7 +50,7 @@ def test_without_colour_the_marks_still_say_what_is_wrong(snap_compare, recipe, 
         await settle(pilot)
         app.show("review")
         await settle(pilot)
-        marks = [str(label.content) for label in app.query("#step-list Label")]
+        marks = app.query_one(StepList).marks
         assert "✗ Training" in marks  # the sidebar's mark, not a colour, says where
         assert str(app.query_one("#review-summary", Static).content).startswith(
             "✗ 1 problem to fix")

@@ -19,6 +19,7 @@ from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
 from loraforge.tui.pilot import settle
 from loraforge.tui.widgets.field_row import FieldRow
+from loraforge.tui.widgets.step_list import StepList
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
@@ -226,7 +227,7 @@ async def test_a_model_step_left_empty_has_its_problem_while_the_data_is_missing
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+n")  # past the Model step without choosing a model
         await settle(pilot)
-        marks = [str(label.content) for label in app.query("#step-list Label")]
+        marks = app.query_one(StepList).marks
         assert "✗ Model" in marks
         assert any("neither a checkpoint nor a loader" in message
                    for _, message in app.draft.problems_at("model"))
