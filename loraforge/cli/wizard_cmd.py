@@ -46,5 +46,8 @@ def handle_edit(args: argparse.Namespace) -> int:
 def open_wizard(draft) -> int:
     from loraforge.tui.app import Wizard
 
-    Wizard(draft).run()  # it loads the plugins once its first screen is up
+    wizard = Wizard(draft)  # it loads the plugins once its first screen is up
+    wizard.run()
+    if wizard.interrupted is not None:
+        raise wizard.interrupted  # a plugin's KeyboardInterrupt: named as by every command
     return 0

@@ -63,6 +63,8 @@ class Wizard(App):
         self.current = self.steps[0].NAME
         self.run_started: Any = None
         """The child process and its files, once a run is started (the run view follows it)."""
+        self.interrupted: BaseException | None = None
+        """What a plugin raised instead of loading, for the command line to report."""
 
     @property
     def samples(self) -> int | None:
@@ -104,9 +106,16 @@ class Wizard(App):
         """The plugins, loaded now if they are not yet; what did not load is told on screen."""
         if self.plugins is not None:
             return self.plugins
-        from loraforge.plugins import get_plugins, plugin_warnings
+        from loraforge.plugins import Plugins, PluginInterrupted, get_plugins, plugin_warnings
 
-        self.plugins = get_plugins()
+        try:
+            self.plugins = get_plugins()
+        except PluginInterrupted as exc:
+            # a plugin raised KeyboardInterrupt as it was imported: the wizard ends, and the
+            # command line names the plugin, as every other command does
+            self.interrupted = exc
+            self.exit(return_code=130)
+            self.plugins = Plugins()  # none: what runs until the exit needs no plugin
         for step in self.steps:
             step.plugins = self.plugins
         for field in self.query(ComponentField):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
+import select
+import signal
+import struct
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
+from fake_plugins import distribution
 from textual.app import App
 from textual.widgets import OptionList, Select
 from textual.widgets._toast import Toast
@@ -110,6 +119,40 @@ async def test_the_plugins_load_once_the_first_screen_is_up_and_what_failed_is_t
             assert app.draft.problems_at("data") == [("data", "required, but missing")]
     finally:
         module.reset_plugins()
+
+
+def in_a_terminal(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> tuple[int, str]:
+    """Run ``loraforge ARGS`` on a pseudo-terminal of 80x24 to its end: exit code, and output."""
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "loraforge", *args],
+                  dict(os.environ, TERM="xterm-256color", **env))
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    output, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            if select.select([fd], [], [], 1)[0]:
+                try:
+                    output += os.read(fd, 1 << 16)
+                except OSError:  # the command ended and the terminal closed
+                    break
+        else:
+            os.kill(pid, signal.SIGKILL)
+    finally:
+        os.close(fd)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), output.decode(errors="replace")
+
+
+def test_a_plugin_interrupting_its_import_ends_the_wizard_with_its_name(tmp_path):
+    (tmp_path / "site").mkdir()
+    site = distribution(tmp_path / "site", "lf_interrupt", "raise KeyboardInterrupt\n")
+    code, output = in_a_terminal(["new", "recipe.toml"], tmp_path, PYTHONPATH=str(site),
+                                 LORAFORGE_LOAD_PLUGINS="lf_interrupt")
+    assert code == 130
+    assert "interrupted while importing plugin 'lf_interrupt'" in output
+    assert "Traceback" not in output
+    assert not (tmp_path / "recipe.toml").exists()
 
 
 async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder, capsys):
