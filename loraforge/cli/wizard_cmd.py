@@ -50,4 +50,9 @@ def open_wizard(draft) -> int:
     wizard.run()
     if wizard.interrupted is not None:
         raise wizard.interrupted  # a plugin's KeyboardInterrupt: named as by every command
+    if wizard.plugins is not None:
+        # what did not load, once more where it stays on screen (and, with --debug, why)
+        from loraforge.cli.recipe_args import loaded_plugins
+
+        loaded_plugins()
     return 0

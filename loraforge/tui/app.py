@@ -106,7 +106,7 @@ class Wizard(App):
         """The plugins, loaded now if they are not yet; what did not load is told on screen."""
         if self.plugins is not None:
             return self.plugins
-        from loraforge.plugins import Plugins, PluginInterrupted, get_plugins, plugin_warnings
+        from loraforge.plugins import PluginInterrupted, Plugins, get_plugins, plugin_warnings
 
         try:
             self.plugins = get_plugins()

@@ -121,8 +121,12 @@ async def test_the_plugins_load_once_the_first_screen_is_up_and_what_failed_is_t
         module.reset_plugins()
 
 
-def in_a_terminal(args: list[str], cwd: Path, timeout: float = 60, **env: str) -> tuple[int, str]:
-    """Run ``loraforge ARGS`` on a pseudo-terminal of 80x24 to its end: exit code, and output."""
+def in_a_terminal(args: list[str], cwd: Path, keys: bytes = b"", timeout: float = 60,
+                  **env: str) -> tuple[int, str]:
+    """Run ``loraforge ARGS`` on a pseudo-terminal of 80x24 to its end: exit code, and output.
+
+    ``keys`` are typed once the wizard's first screen is up.
+    """
     pid, fd = pty.fork()
     if pid == 0:
         os.chdir(cwd)
@@ -137,6 +141,10 @@ def in_a_terminal(args: list[str], cwd: Path, timeout: float = 60, **env: str) -
                     output += os.read(fd, 1 << 16)
                 except OSError:  # the command ended and the terminal closed
                     break
+                if keys and b"Model path" in output:
+                    time.sleep(1)  # the plugins load right after the first screen
+                    os.write(fd, keys)
+                    keys = b""
         else:
             os.kill(pid, signal.SIGKILL)
     finally:
@@ -153,6 +161,17 @@ def test_a_plugin_interrupting_its_import_ends_the_wizard_with_its_name(tmp_path
     assert "interrupted while importing plugin 'lf_interrupt'" in output
     assert "Traceback" not in output
     assert not (tmp_path / "recipe.toml").exists()
+
+
+def test_a_plugin_that_fails_to_load_is_named_again_when_the_wizard_ends(tmp_path):
+    (tmp_path / "site").mkdir()
+    site = distribution(tmp_path / "site", "lf_broken", "raise RuntimeError('boom')\n")
+    code, output = in_a_terminal(["new", "recipe.toml"], tmp_path, keys=b"\x11",  # ctrl+q
+                                 PYTHONPATH=str(site), LORAFORGE_LOAD_PLUGINS="lf_broken")
+    assert code == 0
+    assert "\x1b[?1049l" in output  # the wizard left the alternate screen
+    after = output.rsplit("\x1b[?1049l", 1)[-1]  # what stays on the terminal after the wizard
+    assert "plugin 'lf_broken' was not loaded (RuntimeError: boom)" in after
 
 
 async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder, capsys):
