@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from textual.widgets import Input
+from textual.worker import WorkerCancelled
 
 from loraforge.tui.steps.data import SETTLE_SECONDS
 
@@ -35,7 +36,11 @@ async def settle(pilot: Any) -> None:
     """Wait until the step is shown and its live panels are filled; stop the cursors blinking."""
     for _ in range(3):
         await pilot.pause(SETTLE_SECONDS + 0.05)  # the data preview waits for the fields
-        await pilot.app.workers.wait_for_complete()
+        for worker in list(pilot.app.workers):
+            try:
+                await worker.wait()
+            except WorkerCancelled:
+                pass  # superseded by a newer one of its group, which is waited for next
     for field in pilot.app.query(Input):
         field.cursor_blink = False  # a picture does not depend on when it was taken
     await pilot.pause()

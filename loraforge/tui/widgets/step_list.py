@@ -15,7 +15,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 MARKS = {"untouched": "○", "done": "●", "problems": "✗", "current": "▸"}
-STYLES = {"problems": "$text-error", "current": "bold"}
+STYLES = {"problems": "$error", "current": "bold"}  # as the problems beside the fields
 
 
 def label(title: str, state: str) -> Content:
