@@ -11,6 +11,7 @@ the wizard survives whatever the run hits; the run view follows its events.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,11 +55,14 @@ class Wizard(App):
         Binding("ctrl+q", "quit_wizard", "Quit", id="wizard.quit", priority=True),
     ]
 
-    def __init__(self, draft: Draft, plugins: Any = None) -> None:
+    def __init__(self, draft: Draft, plugins: Any = None, *,
+                 on_first_screen: Callable[[], object] | None = None) -> None:
         super().__init__()
         self.draft = draft
         self.plugins = plugins
         """The plugins; without them given, they are loaded once the first screen is painted."""
+        self.on_first_screen = on_first_screen
+        """Called once the first screen is drawn."""
         self.steps = [cls(draft, plugins) for cls in STEPS]
         self.current = self.steps[0].NAME
         self.run_started: Any = None
@@ -92,15 +96,20 @@ class Wizard(App):
     def on_mount(self) -> None:
         where = "new recipe" if self.draft.is_new else "editing"
         self.sub_title = f"{where}: {self.draft.path}"
+        self.call_after_refresh(self._first_screen_drawn)
         if self.plugins is None:
             # the first screen needs no plugin: it is painted first, and they load right after
             self.step(self.current).visited = True
             self.query_one(StepList).point_at(self.current)
             self.refresh_state()
-            self.call_after_refresh(self.load_plugins)
             return
         self.draft.validate(self.plugins)
         self.show(self.current, focus=False)  # the sidebar has it: the steps are the first thing
+
+    def _first_screen_drawn(self) -> None:
+        if self.on_first_screen is not None:
+            self.on_first_screen()
+        self.load_plugins()
 
     def load_plugins(self) -> Any:
         """The plugins, loaded now if they are not yet; what did not load is told on screen."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import pty
@@ -215,6 +216,21 @@ def test_new_refuses_a_file_that_exists_and_edit_one_that_does_not(tmp_path, cap
     assert "already exists" in capsys.readouterr().err and kept.read_text() == "# mine\n"
     assert main(["edit", str(tmp_path / "missing.toml")]) == 2
     assert "no such file" in capsys.readouterr().err
+    assert gc.isenabled()  # paused for the wizard's start, and given back when it cannot open
+
+
+async def test_the_collector_paused_for_the_start_resumes_once_the_first_screen_is_drawn(folder):
+    drawn = []
+    gc.disable()  # as `loraforge new` pauses it while it starts
+    try:
+        app = Wizard(Draft.new(folder / "recipe.toml"), builtin_plugins(),
+                     on_first_screen=lambda: drawn.append(gc.enable()))
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert drawn == [None] and gc.isenabled()
+            assert app.query_one("#field-model-path").region  # the screen was laid out first
+    finally:
+        gc.enable()
 
 
 @pytest.mark.parametrize("recipe", sorted((ROOT / "recipes").glob("*.toml")),
