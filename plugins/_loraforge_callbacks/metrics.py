@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 from typing import IO, Any
@@ -11,6 +10,7 @@ from typing import IO, Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from loraforge.components import RunInfo, TrainingCallback
+from loraforge.events import plain
 
 
 class MetricsOptions(BaseModel):
@@ -28,21 +28,6 @@ class MetricsOptions(BaseModel):
         if not value.strip():
             raise ValueError("the file name is empty")
         return value
-
-
-def _plain(value: Any) -> Any:
-    """A JSON-ready value: tensors and numpy values as numbers, NaN and infinity as null."""
-    if hasattr(value, "tolist"):  # a 0-d tensor or numpy scalar becomes a Python number
-        value = value.tolist()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None  # strict JSON has no NaN; readers such as jq would reject the line
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    return str(value)
 
 
 class MetricsFile(TrainingCallback):
@@ -99,7 +84,7 @@ class MetricsFile(TrainingCallback):
         if self._file is None:
             raise RuntimeError("the metrics callback was sent an event before on_begin")
         record: dict[str, Any] = {"event": event, "time": round(time.time(), 3)}
-        for key, value in _plain(fields).items():
+        for key, value in plain(fields).items():
             record.setdefault(key, value)  # a metric must not overwrite the event or time
         self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
         self._file.flush()
