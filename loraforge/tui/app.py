@@ -96,14 +96,10 @@ class Wizard(App):
     def on_mount(self) -> None:
         where = "new recipe" if self.draft.is_new else "editing"
         self.sub_title = f"{where}: {self.draft.path}"
+        # the first screen needs no plugin: it is painted first, and they load right after
         self.call_after_refresh(self._first_screen_drawn)
-        if self.plugins is None:
-            # the first screen needs no plugin: it is painted first, and they load right after
-            self.step(self.current).visited = True
-            self.query_one(StepList).point_at(self.current)
-            self.refresh_state()
-            return
-        self.draft.validate(self.plugins)
+        if self.plugins is not None:
+            self.draft.validate(self.plugins)
         self.show(self.current, focus=False)  # the sidebar has it: the steps are the first thing
 
     def _first_screen_drawn(self) -> None:
@@ -141,10 +137,10 @@ class Wizard(App):
     # --- moving between steps ----------------------------------------------------------------
 
     def show(self, name: str, *, focus: bool = True) -> None:
-        self.load_plugins()
         step = self.step(name)
         switcher = self.query_one("#steps", ContentSwitcher)
         if not step.is_attached:
+            self.load_plugins()  # its forms offer the plugins' components
             mounted = switcher.mount(step)
 
             async def when_mounted() -> None:
@@ -159,7 +155,8 @@ class Wizard(App):
         switcher.current = f"step-{name}"
         self.query_one(StepList).point_at(name)
         self.refresh_state()
-        step.draft_changed()
+        if self.plugins is not None:  # else its facts come once they are loaded
+            step.draft_changed()
         if focus:
             self.call_after_refresh(step.focus_first)
 
