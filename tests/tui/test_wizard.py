@@ -30,6 +30,7 @@ from loraforge.tui.draft import Draft
 from loraforge.tui.steps.base import section_specs
 from loraforge.tui.widgets.component_field import ComponentField
 from loraforge.tui.widgets.field_row import FieldRow
+from loraforge.tui.widgets.step_list import StepList
 
 ROOT = Path(__file__).resolve().parents[2]
 REVIEWS = ROOT / "recipes" / "data" / "reviews.jsonl"
@@ -173,6 +174,19 @@ def test_a_plugin_that_fails_to_load_is_named_again_when_the_wizard_ends(tmp_pat
     assert "\x1b[?1049l" in output  # the wizard left the alternate screen
     after = output.rsplit("\x1b[?1049l", 1)[-1]  # what stays on the terminal after the wizard
     assert "plugin 'lf_broken' was not loaded (RuntimeError: boom)" in after
+
+
+async def test_tab_from_the_sidebar_goes_into_the_steps_form(folder):
+    app = Wizard(Draft.new(folder / "recipe.toml"), builtin_plugins())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert isinstance(app.focused, StepList)  # the first thing: the steps
+        await pilot.press("tab")
+        await pilot.pause()
+        loader = app.query_one("#field-model-loader", ComponentField)
+        assert app.focused is loader.query_one(Select)
+        await choose(pilot, "tiny")
+        assert app.draft.get(("model", "loader")) == "tiny-llama"
 
 
 async def test_a_walk_from_nothing_to_a_saved_valid_recipe_by_keys_alone(folder, capsys):

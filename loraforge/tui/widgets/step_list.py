@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
@@ -26,6 +27,10 @@ def label(title: str, state: str) -> Content:
 
 class StepList(OptionList):
     """One line per step: ○ not visited yet, ● done, ✗ has problems, ▸ on screen."""
+
+    # tab opens the highlighted step at its first field, as enter does: without it, tab went
+    # to the step's scrolling frame, where typing and enter do nothing
+    BINDINGS = [Binding("tab", "select", "Open step", show=False)]
 
     class Picked(Message):
         """A step was chosen in the sidebar."""
