@@ -19,6 +19,7 @@ from loraforge.testing import builtin_plugins
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
 from loraforge.tui.launch import StartRun
+from loraforge.tui.pilot import wait_for
 from loraforge.tui.run_screen import RunScreen
 from loraforge.tui.watch_app import WatchApp
 from loraforge.tui.widgets.loss_chart import LossChart
@@ -39,14 +40,6 @@ def shown(widget) -> str:
 def words(widget) -> str:
     """What :func:`shown` shows, every run of white space made one space (lines wrap)."""
     return " ".join(shown(widget).split())
-
-
-async def wait_for(pilot, condition, *, seconds: float = 120, what: str = "") -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what or condition}")
-        await pilot.pause(0.2)
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
+from loraforge.tui.pilot import wait_for
 from loraforge.tui.steps.base import section_specs
 from loraforge.tui.widgets.component_field import ComponentField
 from loraforge.tui.widgets.field_row import FieldRow
@@ -115,8 +116,12 @@ async def test_the_plugins_load_once_the_first_screen_is_up_and_what_failed_is_t
             loader = app.query_one("#field-model-loader", ComponentField)
             assert "tiny-llama  (llama)" in _choices(loader.query_one(Select))
             assert [row.field_id for row in loader.query(FieldRow)] == ["model.loader.variant"]
-            told = " ".join(str(toast.render()) for toast in app.query(Toast))
-            assert "plugin 'nonesuch' was not loaded" in told
+
+            def told() -> str:  # a notification's toast is mounted a moment after it is sent
+                return " ".join(str(toast.render()) for toast in app.query(Toast))
+
+            await wait_for(pilot, lambda: "plugin 'nonesuch' was not loaded" in told(),
+                           seconds=30, what="the plugin that did not load to be told")
             # the recipe was checked with them, and the sidebar says where it stands
             assert app.draft.problems_at("data") == [("data", "required, but missing")]
     finally:

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import Label, Select, Static
 
 from loraforge.tui.forms import FieldSpec, field_specs
+from loraforge.tui.widgets.choice import Choice
 from loraforge.tui.widgets.field_row import FieldPath, FieldRow
 
 AUTO = "__auto__"
@@ -60,7 +61,7 @@ class ComponentField(Vertical):
         options, current = self._options()
         with Horizontal(classes="field-line"):
             yield Label(self.spec.title, classes="field-title")
-            yield Select(options, value=current if current is not None else Select.NULL,
+            yield Choice(options, value=current if current is not None else Select.NULL,
                          allow_blank=False, classes="field-control", compact=True)
         yield Static("", classes="component-description")
         yield Static("", classes="field-problem")

@@ -20,6 +20,7 @@ from textual.message import Message
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from loraforge.tui.forms import FieldSpec, ParseError, parse, shown
+from loraforge.tui.widgets.choice import Choice
 
 FieldPath = tuple[str, ...]
 
@@ -76,7 +77,7 @@ class FieldRow(Vertical):
             elif spec.kind == "choice":
                 options = [(choice, choice) for choice in spec.choices]
                 current = spec.default if value is None else value
-                yield Select(options, value=current if current in spec.choices else Select.NULL,
+                yield Choice(options, value=current if current in spec.choices else Select.NULL,
                              allow_blank=spec.optional, classes="field-control", compact=True)
             else:
                 kind = {"integer": "integer", "number": "number"}.get(spec.kind, "text")
