@@ -34,6 +34,20 @@ def test_a_folder_that_is_no_run_is_refused(tmp_path, capsys):
     assert "no such folder" in error_of(capsys, ["report", str(tmp_path / "nope")])
 
 
+@pytest.mark.parametrize("damage", ['{"status": "finis', "[1, 2]", ""])
+def test_a_run_whose_record_is_damaged_is_told_so_not_called_no_run(
+        labelled_run, tmp_path, capsys, damage):
+    run = tmp_path / "damaged"
+    shutil.copytree(labelled_run.output_dir, run)
+    (run / "run.json").write_text(damage)
+    checkpoint = run / "checkpoints" / f"checkpoint-{labelled_run.global_step}"
+    for argv in (["generate", str(run), "--prompt", "x"], ["report", str(run)],
+                 ["generate", str(checkpoint), "--prompt", "x"]):
+        err = error_of(capsys, argv)
+        assert f"{run / 'run.json'} is damaged" in err and "--overwrite" in err
+    assert (run / "run.json").read_text() == damage  # nothing is written over
+
+
 def test_an_unfinished_run_points_at_its_newest_checkpoint_which_can_be_used(
         labelled_run, tmp_path, capsys):
     run = tmp_path / "stopped"

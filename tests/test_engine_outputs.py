@@ -92,6 +92,15 @@ def test_overwrite_starts_over_and_keeps_the_users_files(tmp_path):
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
 
 
+def test_overwrite_clears_a_run_whose_record_is_damaged(tmp_path):
+    unfinished_run(tmp_path / "out", (4, True))
+    (tmp_path / "out" / "run.json").write_text('{"status": "inter')  # cut short
+    with pytest.raises(OutputError, match="unfinished run with a checkpoint at step 4"):
+        prepare_output_dir(recipe(tmp_path))
+    prepare_output_dir(recipe(tmp_path), overwrite=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
+
+
 def test_deciding_without_writing_changes_nothing(tmp_path):
     unfinished_run(tmp_path / "out", (2, True), (4, False))
     start = prepare_output_dir(recipe(tmp_path), resume=True, write=False)

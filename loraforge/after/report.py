@@ -100,7 +100,7 @@ def summarize(folder: str | Path) -> RunSummary:
         )
     if record is None:
         raise RunFolderError(
-            f"{folder} is not a run's folder: it has no readable run.json", where="RUN_DIR",
+            f"{folder} is not a run's folder: it has no run.json", where="RUN_DIR",
             hint="Give the folder a `loraforge run` wrote (output.dir in its recipe).",
         )
     try:

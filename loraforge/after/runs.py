@@ -26,8 +26,20 @@ INPUTS = (("model", "path"), ("data", "path"))
 
 
 def read_record(folder: Path) -> dict[str, Any] | None:
-    """A run's ``run.json``, or None; every reading of it goes through here."""
-    return read_run(folder)
+    """A run's ``run.json``, or None where there is none; every reading of it goes through here.
+
+    One that is there but cannot be read is refused as damaged: calling the
+    folder "no run's" would send the person looking for a run they have.
+    """
+    record = read_run(folder)
+    path = folder / RUN_FILE
+    if record is None and path.is_file() or record is not None and not isinstance(record, dict):
+        raise RunFolderError(
+            f"{path} is damaged: it is not the JSON record a run writes", where="RUN_DIR",
+            hint="It was cut short or edited by hand. Restore it if you kept a copy, or train "
+            "the run again with `loraforge run RECIPE --overwrite`.",
+        )
+    return record
 
 
 @dataclass

@@ -71,8 +71,9 @@ def prepare_output_dir(recipe: Recipe, *, overwrite: bool = False, resume: bool 
     check_output_folder(recipe, output_dir)
     mode = start_mode(recipe, overwrite=overwrite, resume=resume)
     previous = read_run(output_dir)
-    # without run.json the folder holds no run of loraforge's: nothing in it is removed
-    clear = write and previous is not None
+    # a folder with neither a record nor a checkpoint holds no run of loraforge's (its
+    # record may be damaged, its checkpoints are not): nothing in it is removed
+    clear = write and (previous is not None or bool(checkpoints.scan(output_dir)[0]))
     if mode == "overwrite":
         if clear:
             remove_run_outputs(output_dir)
