@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 from fake_plugins import FORMATTER, cli, distribution
@@ -240,6 +242,45 @@ def test_a_plugin_whose_hook_raises_is_listed_as_failed_and_the_tool_works(tmp_p
     table = cli(["plugins"], path, f"lf_boom,{BUILTINS}")
     assert table.returncode == 0, table.stderr
     assert "lf_boom" in table.stdout and "no callbacks today" in table.stdout
+
+
+CHATTY = """
+    print("chatty plugin loaded")
+    from loraforge.components import TargetSelector
+    from loraforge.hookspecs import hookimpl
+
+    class Chatty(TargetSelector):
+        name = "chatty"
+        description = "q_proj, and says so."
+
+        def select(self, model, defaults):
+            print("chatty chose q_proj")
+            return ["q_proj"]
+
+    @hookimpl
+    def register_target_selectors(register):
+        register(Chatty)
+"""
+
+
+def test_what_a_plugin_prints_stays_out_of_the_json_a_tool_reads(tmp_path):
+    path = distribution(tmp_path, "lf_chatty", CHATTY)
+    model = tmp_path / "model"
+    model.mkdir()
+    root = Path(__file__).parents[1]
+    shutil.copy(root / "benchmarks" / "configs" / "llama-2-7b.json", model / "config.json")
+    recipe = [str(root / "recipes" / "llama-7b-imdb-8bit.toml"), "--set", f'model.path="{model}"',
+              "--set", 'lora.targets="chatty"']
+    for args in (["plugins", "--json"], ["inspect", *recipe, "--json"],
+                 ["estimate", *recipe, "--gpu", "RTX 3060", "--json"]):
+        result = cli(args, path, f"lf_chatty,{BUILTINS}")
+        assert result.returncode in (0, 1), result.stderr  # estimate: 1 where it does not fit
+        json.loads(result.stdout)  # the command's JSON, and nothing else
+        assert "chatty plugin loaded" in result.stderr
+    assert "chatty chose q_proj" in result.stderr
+    # for a person, what a selector prints is where it printed it
+    table = cli(["inspect", *recipe], path, f"lf_chatty,{BUILTINS}")
+    assert table.returncode == 0 and "chatty chose q_proj" in table.stdout
 
 
 def test_validate_works_beside_a_broken_plugin_and_names_it_for_its_components(tmp_path):

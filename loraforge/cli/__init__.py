@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 
 from loraforge import __version__
 from loraforge.cli import (
@@ -63,10 +65,29 @@ def main(argv: list[str] | None = None) -> int:
     recipe_args.forget_warnings(debug=bool(getattr(args, "debug", False)))
     previous = set_process_reporter(ConsoleReporter())
     try:
-        return handle(args)
+        with results_kept_apart(args):
+            return handle(args)
     finally:
         set_process_reporter(previous)
         settle_streams()
+
+
+@contextlib.contextmanager
+def results_kept_apart(args: argparse.Namespace) -> Iterator[None]:
+    """Keep standard output for the command's JSON while a command prints it for tools.
+
+    The command writes its results to ``args.results`` (standard output);
+    anything else printed there meanwhile, such as a plugin's selector or
+    formatter saying what it does, goes to standard error, so a tool reads
+    the JSON and nothing else. A command printing for a person changes nothing.
+    """
+    args.results = sys.stdout
+    for_tools = getattr(args, "prints_json", None)
+    if not (for_tools(args) if for_tools is not None else getattr(args, "json", False)):
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def settle_streams() -> None:

@@ -71,7 +71,7 @@ def handle(args: argparse.Namespace) -> int:
                       for g in GPUS],
             "fixes": [{"label": f.label, "set": f.overrides, "total_bytes": f.estimate.total}
                       for f in suggested],
-        }, indent=2))
+        }, indent=2), file=args.results)
         return 1 if card is not None and result.total > card.bytes else 0
     console = Console(highlight=False)
     table = Table(title=f"peak memory of training, batch {result.batch_size} × "

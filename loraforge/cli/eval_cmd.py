@@ -40,7 +40,7 @@ def handle(args: argparse.Namespace) -> int:
         record = evaluation.record()
         if answers is not None:
             record["answers"] = answers.record()
-        print(json.dumps(record, indent=2))
+        print(json.dumps(record, indent=2), file=args.results)
         return 0
     from rich.console import Console
 

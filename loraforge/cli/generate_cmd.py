@@ -41,7 +41,17 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
                         help="write the JSON lines to FILE (once all are written) instead of stdout")
     parser.add_argument("--json", action="store_true", help="print JSON lines also for --prompt")
     add_sampling_arguments(parser, max_new_tokens=128)
-    parser.set_defaults(handler=handle)
+    parser.set_defaults(handler=handle, prints_json=prints_json)
+
+
+def plain(args: argparse.Namespace) -> bool:
+    """Whether the answer is printed as text, as it is written (``--prompt`` alone)."""
+    return args.prompt is not None and not (args.json or args.out or args.compare)
+
+
+def prints_json(args: argparse.Namespace) -> bool:
+    """Whether standard output is JSON lines for a tool to read."""
+    return not plain(args) and args.out is None
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -62,8 +72,7 @@ def handle(args: argparse.Namespace) -> int:
     else:
         prompts = [(line, render(formatter, row, tokenizer, where=f"{args.file}, line {line}"))
                    for line, row in rows]
-    plain = args.prompt is not None and not (args.json or args.out or args.compare)
-    if plain:
+    if plain(args):
         completion = complete(trained.model, tokenizer, prompts[0][1].ids, sampling,
                               on_text=lambda text: print(text, end="", flush=True))
         print(flush=True)
@@ -84,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
         text = json.dumps(entry, ensure_ascii=False)
         lines.append(text)
         if args.out is None:
-            print(text, flush=True)
+            print(text, file=args.results, flush=True)
     if out is not None:
         try:
             out.parent.mkdir(parents=True, exist_ok=True)

@@ -74,7 +74,7 @@ def handle(args: argparse.Namespace) -> int:
             "selections": [{"selector": s.selector, "targets": s.targets, "modules": s.modules,
                             "trainable": s.trainable, "total": s.total, "share": s.share,
                             "adapter_bytes": s.adapter_bytes} for s in chosen],
-        }, indent=2))
+        }, indent=2), file=args.results)
         return 0
     console = Console(highlight=False)
     console.print(f"[bold]{found.summary()}[/]  ({found.parameters:,} parameters)")

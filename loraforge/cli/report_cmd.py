@@ -43,7 +43,7 @@ def handle(args: argparse.Namespace) -> int:
             raise OutputError(f"cannot write {args.png}: {exc.strerror or exc}",
                               where="--png") from None
     if args.json:
-        print(json.dumps(summary.as_json(), indent=2, ensure_ascii=False))
+        print(json.dumps(summary.as_json(), indent=2, ensure_ascii=False), file=args.results)
         return 0
     console = Console(highlight=False)
     table = Table(title=str(summary.folder), title_justify="left", box=None, show_header=False)
