@@ -176,3 +176,25 @@ def test_the_default_prompt_keeps_the_segments_before_the_answer(tokenizer):
 def test_the_default_input_row_fills_a_formatters_only_column():
     assert Echo().input_row("hello") == {"question": "hello"}
     assert Echo().prompt({"question": "hello"}).text == "Say: "
+
+
+class Plain(QuestionAnswer):
+    """A formatter whose methods return text where a Sample is due."""
+
+    name = "plain"
+
+    def format(self, row):
+        return f"Q: {row['question']}\nA: {row['answer']}"
+
+    def prompt(self, row):
+        return f"Q: {row['question']}\nA:"
+
+
+def test_a_formatter_returning_text_for_a_sample_is_named_as_the_plugins_bug(tokenizer):
+    from loraforge.errors import PluginError
+
+    formatter = Plain()
+    with pytest.raises(PluginError, match=r"returned str from prompt\(\)"):
+        render(formatter, {"question": "Why?"}, tokenizer)
+    with pytest.raises(PluginError, match=r"returned str from format\(\)"):
+        expected_answer(formatter, {"question": "Why?", "answer": "Because."}, "Q: Why?\nA:")

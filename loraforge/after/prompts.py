@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from loraforge.components import DatasetFormatter, RowError, Sample
-from loraforge.engine.data import sample_tokens, special_prefix
+from loraforge.components import DatasetFormatter, RowError, Sample, Segment
+from loraforge.engine.data import format_row, sample_tokens, special_prefix
 from loraforge.errors import DataError
-from loraforge.registry import component_errors
+from loraforge.registry import component_errors, wrong_return
 
 
 @dataclass
@@ -42,9 +42,10 @@ def render(formatter: DatasetFormatter, row: dict[str, Any], tokenizer: Any, *,
             hint="Give the columns the run's formatter renders its prompt from: as a JSON row "
             "per line with --file (the completion's columns may be left out).",
         ) from None
-    if not isinstance(sample, Sample):
-        raise DataError(f"the formatter's prompt() returned {type(sample).__name__}, not a Sample",
-                        where="data.formatter")
+    if not isinstance(sample, Sample) or not all(
+            isinstance(s, Segment) and isinstance(s.text, str) for s in sample.segments):
+        raise wrong_return(formatter, "prompt", sample,
+                           "a loraforge.components.Sample of the prompt's text segments")
     ids, _, _ = sample_tokens(sample, tokenizer, special_prefix(tokenizer))
     return Prompt(sample.text, ids)
 
@@ -70,8 +71,7 @@ def expected_answer(formatter: DatasetFormatter, row: dict[str, Any], prompt: st
     with it, or a row the formatter cannot format).
     """
     try:
-        with component_errors(formatter, "format"):
-            text = formatter.format(row).text
+        text = format_row(formatter, row).text
     except RowError:
         return None
     return text[len(prompt):] if text.startswith(prompt) and len(text) > len(prompt) else None
