@@ -13,8 +13,6 @@ import json
 
 from loraforge.cli.recipe_args import add_recipe_arguments, loaded_plugins, recipe_from_args
 
-GIB = 2**30
-
 
 def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser = subparsers.add_parser(
@@ -27,10 +25,6 @@ def add_parser(subparsers, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--vram", type=float, metavar="GIB", help="the card's memory, in GiB")
     parser.add_argument("--json", action="store_true", help="print JSON for tools")
     parser.set_defaults(handler=handle)
-
-
-def gib(count: int) -> str:
-    return f"{count / GIB:.2f} GiB"
 
 
 def target(args: argparse.Namespace):
@@ -53,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.estimate import GPUS, estimate, fixes
+    from loraforge.estimate import GPUS, estimate, fixes, size_text
 
     recipe = recipe_from_args(args)
     plugins = loaded_plugins()
@@ -81,8 +75,8 @@ def handle(args: argparse.Namespace) -> int:
     table.add_column("memory", justify="right")
     table.add_column("how it is counted")
     for part in result.parts:
-        table.add_row(part.name, gib(part.bytes), part.note)
-    table.add_row("[bold]total[/]", f"[bold]{gib(result.total)}[/]", "")
+        table.add_row(part.name, size_text(part.bytes), part.note)
+    table.add_row("[bold]total[/]", f"[bold]{size_text(result.total)}[/]", "")
     console.print(table)
     cards = Table(title="on common cards", title_justify="left", box=None, padding=(0, 2, 0, 0))
     for column in ("card", "memory", "left"):
@@ -90,18 +84,18 @@ def handle(args: argparse.Namespace) -> int:
     for gpu in GPUS:
         left = result.left_on(gpu.bytes)
         cards.add_row(gpu.name, f"{gpu.memory_gib:g} GiB",
-                      gib(left) if left >= 0 else f"[red]short by {gib(-left)}[/]")
+                      size_text(left) if left >= 0 else f"[red]short by {size_text(-left)}[/]")
     console.print(cards)
     if card is None:
         console.print("No GPU on this machine: --gpu NAME or --vram GIB checks against a card.")
         return 0
     left = result.left_on(card.bytes)
     if left >= 0:
-        console.print(f"[green]✓[/] fits the {card.name} with {gib(left)} left")
+        console.print(f"[green]✓[/] fits the {card.name} with {size_text(left)} left")
         return 0
-    console.print(f"[red]✗[/] does not fit the {card.name}: short by {gib(-left)}")
+    console.print(f"[red]✗[/] does not fit the {card.name}: short by {size_text(-left)}")
     for fix in suggested:
-        console.print(f"  • {fix.label}: {gib(fix.estimate.total)}  "
+        console.print(f"  • {fix.label}: {size_text(fix.estimate.total)}  "
                       f"(--set {' --set '.join(fix.overrides)})")
     if not suggested:
         console.print("  none of gradient checkpointing, batch 1, 4-bit weights or a shorter "

@@ -8,6 +8,6 @@ checks it against this machine, the wizard's Fit step shows it live.
 from loraforge.estimate.estimator import estimate
 from loraforge.estimate.fixes import Fix, fixes
 from loraforge.estimate.gpus import GPU, GPUS, find_gpu
-from loraforge.estimate.memory import Estimate, Part
+from loraforge.estimate.memory import Estimate, Part, size_text
 
-__all__ = ["GPU", "GPUS", "Estimate", "Fix", "Part", "estimate", "find_gpu", "fixes"]
+__all__ = ["GPU", "GPUS", "Estimate", "Fix", "Part", "estimate", "find_gpu", "fixes", "size_text"]

@@ -14,6 +14,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MIB = 2**20
+GIB = 2**30
+
+
+def size_text(count: int) -> str:
+    """Bytes in GiB, or in MiB below a tenth of a GiB (where 0.00 GiB would say nothing)."""
+    return f"{count / GIB:.2f} GiB" if count >= GIB / 10 else f"{count / MIB:.1f} MiB"
+
 CUDA_CONTEXT = 500 * MIB
 """The CUDA context and the kernels torch loads into it: 300 to 600 MiB on recent GPUs and
 drivers with lazy loading (CUDA_MODULE_LOADING=LAZY, the default since CUDA 11.7)."""

@@ -136,11 +136,6 @@ def known_gpus() -> list[str]:
     return [gpu.name for gpu in GPUS]
 
 
-def _size(count: int) -> str:
-    """Bytes in GiB, or in MiB below a tenth of a GiB (where 0.00 GiB would say nothing)."""
-    return f"{count / 2**30:.2f} GiB" if count >= 2**30 / 10 else f"{count / 2**20:.1f} MiB"
-
-
 def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     """The estimate by component against a card, and the fixes when it does not fit.
 
@@ -151,7 +146,7 @@ def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     from rich.text import Text
 
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.estimate import estimate, find_gpu, fixes
+    from loraforge.estimate import estimate, find_gpu, fixes, size_text
     from loraforge.estimate.gpus import this_machine
 
     with quiet_libraries():
@@ -163,19 +158,19 @@ def fit_report(recipe: Any, plugins: Any, gpu: str | None) -> tuple[Any, list]:
     table.add_column()
     table.add_column(justify="right")
     for part in result.parts:
-        table.add_row(part.name, _size(part.bytes))
-    table.add_row("total", _size(result.total), style="bold")
+        table.add_row(part.name, size_text(part.bytes))
+    table.add_row("total", size_text(result.total), style="bold")
     lines = [table]
     if card is None:
         lines.append(Text("No GPU on this machine: choose a card above to check against."))
     elif result.total <= card.bytes:
-        lines.append(Text(f"✓ fits the {card.name} with {_size(card.bytes - result.total)} left",
+        lines.append(Text(f"✓ fits the {card.name} with {size_text(card.bytes - result.total)} left",
                           style="green"))
     else:
         lines.append(Text(f"✗ does not fit the {card.name}: short by "
-                          f"{_size(result.total - card.bytes)}", style="red"))
+                          f"{size_text(result.total - card.bytes)}", style="red"))
         for number, fix in enumerate(suggested, start=1):
-            lines.append(Text(f"  {number}: {fix.label} → {_size(fix.estimate.total)}"))
+            lines.append(Text(f"  {number}: {fix.label} → {size_text(fix.estimate.total)}"))
         if not suggested:
             lines.append(Text("  no change here is enough: a smaller model or a larger card"))
     return Group(*lines), [(fix.label, fix.changes) for fix in suggested]
