@@ -23,18 +23,14 @@ modules from source again (``--no-bytecode`` measures that).
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
-import pty
-import select
-import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import time
+
+from loraforge.testing.terminal import Terminal
 
 FIRST_SCREEN = b"Model path"  # a field of the Model step: the step is on the terminal
 CHECKED = b"names neither a checkpoint"  # the new recipe's first problem: plugins loaded
@@ -44,34 +40,12 @@ ENVIRONMENT = dict(os.environ)
 
 def wizard(timeout: float = 30.0) -> tuple[float, float]:
     """Seconds from starting ``loraforge new`` to its first screen, and to its recipe checked."""
-    folder = tempfile.mkdtemp()
-    began = time.perf_counter()
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: the command, on the terminal's other end
-        os.chdir(folder)
-        environment = dict(ENVIRONMENT, TERM="xterm-256color", COLUMNS="80", LINES="24")
-        os.execve(sys.executable, [sys.executable, "-m", "loraforge", "new", "recipe.toml"],
-                  environment)
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    seen, first = b"", None
-    try:
-        while True:
-            ready, _, _ = select.select([fd], [], [], timeout)
-            if not ready:
-                raise SystemExit(f"loraforge new showed no first screen in {timeout:.0f} s; "
-                                 f"it wrote: {seen[-500:]!r}")
-            try:
-                seen += os.read(fd, 1 << 16)
-            except OSError:  # the command ended
-                raise SystemExit(f"loraforge new ended before its first screen: {seen[-500:]!r}") from None
-            if first is None and FIRST_SCREEN in seen:
-                first = time.perf_counter() - began
-            if first is not None and CHECKED in seen:
-                return first, time.perf_counter() - began
-    finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
-        os.close(fd)
+    with Terminal(["new", "recipe.toml"], cwd=tempfile.mkdtemp(),
+                  environment=ENVIRONMENT) as terminal:
+        try:
+            return terminal.wait_for(FIRST_SCREEN, timeout), terminal.wait_for(CHECKED, timeout)
+        except (TimeoutError, EOFError) as exc:
+            raise SystemExit(f"loraforge new: {exc}") from None
 
 
 def peft() -> float:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import gc
 import json
 import os
-import pty
-import select
-import signal
-import struct
 import subprocess
 import sys
-import termios
 import time
 from pathlib import Path
 
@@ -25,6 +19,7 @@ from textual.widgets._toast import Toast
 from loraforge.cli import main
 from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins
+from loraforge.testing.terminal import Terminal
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
 from loraforge.tui.pilot import wait_for
@@ -134,29 +129,13 @@ def in_a_terminal(args: list[str], cwd: Path, keys: bytes = b"", timeout: float 
 
     ``keys`` are typed once the wizard's first screen is up.
     """
-    pid, fd = pty.fork()
-    if pid == 0:
-        os.chdir(cwd)
-        os.execve(sys.executable, [sys.executable, "-m", "loraforge", *args],
-                  dict(os.environ, TERM="xterm-256color", **env))
-    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    output, deadline = b"", time.monotonic() + timeout
-    try:
-        while time.monotonic() < deadline:
-            if select.select([fd], [], [], 1)[0]:
-                try:
-                    output += os.read(fd, 1 << 16)
-                except OSError:  # the command ended and the terminal closed
-                    break
-                if keys and b"Model path" in output:
-                    time.sleep(1)  # the plugins load right after the first screen
-                    os.write(fd, keys)
-                    keys = b""
-        else:
-            os.kill(pid, signal.SIGKILL)
-    finally:
-        os.close(fd)
-    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), output.decode(errors="replace")
+    with Terminal(args, cwd=cwd, environment=dict(os.environ, **env)) as terminal:
+        if keys:
+            terminal.wait_for(b"Model path", timeout)
+            time.sleep(1)  # the plugins load right after the first screen
+            terminal.type(keys)
+        code = terminal.wait(timeout)
+    return code, terminal.text
 
 
 def test_a_plugin_interrupting_its_import_ends_the_wizard_with_its_name(tmp_path):
