@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, Footer, Static
 
+from loraforge.errors import OutputError
 from loraforge.tui.draft import Draft
 from loraforge.tui.steps.base import Step
 from loraforge.tui.steps.data import DataStep
@@ -242,7 +243,12 @@ class Wizard(App):
             self.notify(f"not saved: {field}: {message}", severity="error")
             self.show("review")
             return False
-        path = self.draft.save()
+        try:
+            path = self.draft.save()
+        except OutputError as exc:  # a full disk, a folder that cannot be written
+            self.notify(f"{exc.message}. {exc.hint}", title="Not saved", severity="error",
+                        timeout=15)
+            return False
         self.notify(f"saved {path}")
         self.sub_title = f"editing: {path}"
         return True

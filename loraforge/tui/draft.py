@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from loraforge.errors import LoraforgeError, RecipeError
+from loraforge.errors import LoraforgeError, OutputError, RecipeError
 from loraforge.recipe import Recipe, recipe_from_dict
 
 FieldPath = tuple[str, ...]
@@ -47,11 +47,15 @@ class Draft:
         from loraforge.recipe import read_toml
 
         path = Path(path)
+        if path.is_dir():
+            raise RecipeError([f"{path} is a folder, not a recipe file"],
+                              hint="Give the path of one of the .toml files in it, or start a "
+                              "recipe with loraforge new.")
         if not path.is_file():
             raise RecipeError([f"no such file: {path}"],
                               hint="Give a recipe to edit, or start one with loraforge new.")
-        text = path.read_text(encoding="utf-8-sig")
-        return cls(path, read_toml(path), text=text)
+        data = read_toml(path)  # a file that cannot be read is told as validate tells it
+        return cls(path, data, text=path.read_text(encoding="utf-8-sig"))
 
     @property
     def is_new(self) -> bool:
@@ -185,13 +189,22 @@ class Draft:
             raise RecipeError.from_fields(self.problems or [("recipe", "not checked")],
                                           where=str(self.path))
         text = self.toml()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         partial = self.path.with_name(f".{self.path.name}.{os.getpid()}.partial")
         try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
             partial.write_text(text, encoding="utf-8")
             os.replace(partial, self.path)
+        except OSError as exc:  # the file as it was is kept: the partial one is removed
+            raise OutputError(
+                f"cannot save {self.path}: {exc.strerror or exc}", where=str(self.path),
+                hint="Nothing was written over. Check that the recipe's folder can be written "
+                "and the disk has room, then save again.",
+            ) from None
         finally:
-            partial.unlink(missing_ok=True)
+            try:
+                partial.unlink(missing_ok=True)
+            except OSError:
+                pass  # its folder could not be made: there is no partial file
         self.text = text
         self.changed = []
         return self.path

@@ -217,6 +217,48 @@ def test_new_refuses_a_file_that_exists_and_edit_one_that_does_not(tmp_path, cap
     assert gc.isenabled()  # paused for the wizard's start, and given back when it cannot open
 
 
+def test_edit_of_what_is_no_readable_recipe_says_why_and_opens_nothing(tmp_path, capsys):
+    def error(path) -> str:
+        assert main(["edit", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err
+        return " ".join(err.replace("│", " ").split())
+
+    latin = tmp_path / "latin.toml"
+    latin.write_bytes(b'[data]\npath = "caf\xe9.jsonl"\n')
+    assert "not a UTF-8 text file (byte 18 cannot be read)" in error(latin)
+    assert "Save the recipe as UTF-8 text" in error(latin)
+    (tmp_path / "recipes.toml").mkdir()
+    assert "is a folder, not a recipe file" in error(tmp_path / "recipes.toml")
+    if os.geteuid() != 0:  # root reads any file
+        locked = tmp_path / "locked.toml"
+        locked.write_text("[model]\n")
+        locked.chmod(0)
+        assert "cannot read the file: Permission denied" in error(locked)
+    assert latin.read_bytes() == b'[data]\npath = "caf\xe9.jsonl"\n'
+
+
+async def test_a_save_that_cannot_be_written_is_told_and_the_wizard_goes_on(folder):
+    from loraforge.tui.pilot import EXAMPLE_RECIPE
+
+    recipe = folder / "recipe.toml"
+    recipe.write_text(EXAMPLE_RECIPE)
+    app = Wizard(Draft.open(recipe), builtin_plugins())
+    async with app.run_test(size=(100, 40), notifications=True) as pilot:
+        await pilot.pause()
+        recipe.unlink()
+        recipe.mkdir()  # the name is a folder now: the recipe cannot be written there
+        await pilot.press("ctrl+s")
+
+        def told() -> str:
+            return " ".join(str(toast.render()) for toast in app.query(Toast))
+
+        await wait_for(pilot, lambda: "cannot save" in told(), seconds=30, what="the failure")
+        assert f"cannot save {recipe}" in told() and "Nothing was written over" in told()
+        assert app.is_running and app.screen is app.screen_stack[0]  # no run was offered
+    assert recipe.is_dir() and not list(folder.glob(".recipe.toml.*"))
+
+
 async def test_the_collector_paused_for_the_start_resumes_once_the_first_screen_is_drawn(folder):
     drawn = []
     gc.disable()  # as `loraforge new` pauses it while it starts
