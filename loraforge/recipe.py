@@ -435,6 +435,17 @@ def _unknown_key(model: type[BaseModel] | None, loc: list[str]) -> str:
     return f"unknown key; did you mean {close[0]!r}?" if close else "unknown key"
 
 
+NAME_A_COMPONENT = "name a component: a string such as "
+EXAMPLE_COMPONENTS = {"model.loader": "llama", "lora.targets": "qv",
+                      "data.formatter": "template", "train.callbacks": "metrics"}
+
+
+def _name_a_component(field: str) -> str:
+    example = next((name for prefix, name in EXAMPLE_COMPONENTS.items()
+                    if field == prefix or field.startswith(prefix + ".")), "template")
+    return f'{NAME_A_COMPONENT}"{example}", or a table such as {{name = "{example}", ...}}'
+
+
 def validation_problems(exc: ValidationError, *, prefix: str = "",
                         model: type[BaseModel] | None = None) -> list[tuple[str, str]]:
     """Pydantic errors as ``(field path, message)`` pairs, e.g. ``("train.epochs", "...")``.
@@ -458,9 +469,28 @@ def validation_problems(exc: ValidationError, *, prefix: str = "",
             message = "must be a finite number, not NaN or infinity"
         elif error["type"] in ("int_type", "bool_type") and "input" in error:
             message = f"{message} (got {error['input']!r})"
+        elif error["type"] == "model_type" and error.get("ctx", {}).get(
+                "class_name") == "ComponentRef":
+            message = f"{_name_a_component(field)} (got {error['input']!r})"
         if (field, message) not in problems:
             problems.append((field, message))
-    return problems
+    return _one_per_union(problems)
+
+
+def _one_per_union(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """lora.targets takes a component or a list of names: one problem saying both, not two."""
+    component = {field for field, message in problems if message.startswith(NAME_A_COMPONENT)}
+    merged = []
+    for field, message in problems:
+        if field in component and message == "Input should be a valid list":
+            continue
+        if field in component and message.startswith(NAME_A_COMPONENT) and any(
+                f == field and m == "Input should be a valid list" for f, m in problems):
+            named = _name_a_component(field)
+            message = message.replace(named, named + ', or a list of module names such as '
+                                      '["q_proj", "v_proj"]', 1)
+        merged.append((field, message))
+    return merged
 
 
 def format_validation_errors(exc: ValidationError, *, prefix: str = "",

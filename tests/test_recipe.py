@@ -92,6 +92,24 @@ def test_missing_required_section():
     assert info.value.problems == ["data: required, but missing"]
 
 
+def test_a_component_given_as_neither_a_name_nor_a_table_says_what_it_takes():
+    with pytest.raises(RecipeError) as info:
+        recipe_from_dict({"model": {"path": "m", "loader": 3}, "lora": {"targets": 3},
+                          "data": {"path": "d.jsonl", "formatter": ["template"]},
+                          "train": {"callbacks": ["metrics", 7]}})
+    def component(example):
+        return f'name a component: a string such as "{example}", or a table such as ' \
+               f'{{name = "{example}", ...}}'
+
+    assert info.value.problems == [
+        f"model.loader: {component('llama')} (got 3)",
+        f'lora.targets: {component("qv")}, or a list of module names such as ["q_proj", '
+        '"v_proj"] (got 3)',
+        f"data.formatter: {component('template')} (got ['template'])",
+        f"train.callbacks.1: {component('metrics')} (got 7)",
+    ]
+
+
 def test_discriminated_choice_rejects_unknown_value(tmp_path):
     with pytest.raises(RecipeError) as info:
         load_recipe(write(tmp_path, MINIMAL.replace('path = "models/tiny"',
