@@ -25,6 +25,8 @@ class EventsFile:
         self.identity: tuple[int, int] | None = None
         self.restarted = False
         """Set by :meth:`read_new` when the file was replaced or cut: start the view afresh."""
+        self.skipped = 0
+        """How many whole lines so far were not events (damage), and were skipped."""
 
     def read_new(self) -> list[dict[str, Any]]:
         """The events written since the last call; none while the file does not exist.
@@ -39,7 +41,7 @@ class EventsFile:
             return []
         identity = (stat.st_dev, stat.st_ino)
         if self.identity is not None and (identity != self.identity or stat.st_size < self.offset):
-            self.offset, self.partial, self.restarted = 0, b"", True
+            self.offset, self.partial, self.restarted, self.skipped = 0, b"", True, 0
         self.identity = identity
         if stat.st_size == self.offset:
             return []
@@ -52,7 +54,14 @@ class EventsFile:
         self.offset += len(chunk)
         data = self.partial + chunk
         complete, _, self.partial = data.rpartition(b"\n")
-        return [event for line in complete.split(b"\n") if (event := _event(line)) is not None]
+        events = []
+        for line in complete.split(b"\n") if complete else []:
+            event = _event(line)
+            if event is not None:
+                events.append(event)
+            elif line.strip():
+                self.skipped += 1
+        return events
 
 
 def _event(line: bytes) -> dict[str, Any] | None:

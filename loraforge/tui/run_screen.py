@@ -89,6 +89,8 @@ class RunScreen(Screen[RunOutcome]):
         self.stopping = False
         self.leave_after_stop: Callable[[], None] | None = None
         self._logged = 0
+        self._skipped_told = 0
+        """How many of the events file's skipped lines the log has told of."""
         self._history_of: dict | None = None
         self._problems: set[str] = set()
         self.output = CommandOutput(id="run-output")
@@ -128,7 +130,14 @@ class RunScreen(Screen[RunOutcome]):
         events = self.events.read_new()
         if self.events.restarted:
             self.state, self._logged, self.outcome = RunState(), 0, None
+            self._skipped_told = 0
             self.query_one("#run-log", RichLog).clear()
+        if self.events.skipped > self._skipped_told:
+            count = self.events.skipped
+            lines = "1 line" if count == 1 else f"{count} lines"
+            self._write_log(f"{lines} of {self.events.path} could not be read as events (cut "
+                            "short or damaged) and were skipped", "warning")
+            self._skipped_told = count
         segments = self.state.segments
         for event in events:
             self.state.apply(event)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
+from textual.widgets import RichLog
 from tiny_runs import recipe_file, run_record
 
 from loraforge.testing import builtin_plugins
@@ -35,6 +36,11 @@ def shown(widget) -> str:
     console = Console(width=max(widget.size.width, 80), file=io.StringIO(), record=True)
     console.print(widget.content)
     return console.export_text()
+
+
+def text_of(log) -> str:
+    """What a RichLog shows, its wrapped lines joined again."""
+    return " ".join(" ".join(strip.text for strip in log.lines).split())
 
 
 def words(widget) -> str:
@@ -260,6 +266,23 @@ async def test_the_view_waits_for_the_file_and_a_half_written_line(tmp_path):
         assert type(app.screen).__name__ == "LeaveRun"
         await pilot.press("escape")
         assert run_view(app) is view
+
+
+async def test_lines_that_are_no_events_are_skipped_and_counted_in_the_log(tmp_path):
+    events = tmp_path / "events.jsonl"
+    events.write_bytes(segment(1, 3, 1000).encode() + b'garbage\n{"event": 3}\n\xff\xfe\n\n')
+    app = WatchApp(events, poll_seconds=0.05)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        view = run_view(app)
+        assert view.state.step == 3  # the events around the damage are all there
+        log = view.query_one("#run-log", RichLog)
+        await wait_for(pilot, lambda: "could not be read" in text_of(log), seconds=10)
+        assert "3 lines of" in text_of(log) and view.events.skipped == 3
+        with events.open("ab") as stream:
+            stream.write(b"{not json\n")
+        await wait_for(pilot, lambda: "4 lines of" in text_of(log), seconds=10)
+        assert text_of(log).count("could not be read as events") == 2  # told again, not at every tick
 
 
 async def test_a_run_started_elsewhere_whose_process_is_gone_is_shown_as_died(tmp_path):
