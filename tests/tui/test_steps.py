@@ -235,3 +235,32 @@ async def test_a_model_step_left_empty_has_its_problem_while_the_data_is_missing
         app.recipe_changed()
         await settle(pilot)
         assert app.draft.problems_at("model") == [] and app.draft.problems_at("data")
+
+
+async def test_the_help_line_follows_the_focus_into_every_kind_of_field(folder):
+    from loraforge.tui.pilot import EXAMPLE_RECIPE
+
+    path = folder / "recipe.toml"
+    path.write_text(EXAMPLE_RECIPE)
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.show("data")
+        await settle(pilot)
+
+        def help_line() -> str:
+            return text_of(app, "#help").strip()
+
+        row(app, "data.path").query_one(Input).focus()
+        await pilot.pause()
+        assert help_line().startswith("Data path: ")
+        await pilot.press("tab", "tab")  # the split, then the formatter's select
+        await pilot.pause()
+        assert help_line().startswith("Formatter: ")
+        await pilot.press("tab")  # the formatter's own first option
+        await pilot.pause()
+        assert help_line().startswith("Template: ")
+        app.show("training")
+        await settle(pilot)
+        app.query_one("#field-train-callbacks").focus_control()
+        await pilot.pause()
+        assert help_line().startswith("Callbacks: ")

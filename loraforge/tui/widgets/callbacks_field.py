@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, SelectionList, Static
@@ -115,6 +115,10 @@ class CallbacksField(Vertical):
         line.update(f"✗ {text}" if text else "")
         line.display = bool(text)
         self.set_class(bool(text), "has-problem")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if isinstance(event.widget, SelectionList):  # not a row of a callback's options
+            self.post_message(FieldRow.Focused(self))
 
     def focus_control(self) -> None:
         self.query_one(SelectionList).focus()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual import on
+from textual import events, on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -144,6 +144,10 @@ class ComponentField(Vertical):
         line.update(f"✗ {text}" if text else "")
         line.display = bool(text)
         self.set_class(bool(text), "has-problem")
+
+    def on_descendant_focus(self, event: events.DescendantFocus) -> None:
+        if event.widget.parent is self.query_one(".field-line"):  # not a row of its options
+            self.post_message(FieldRow.Focused(self))
 
     def focus_control(self) -> None:
         self.query_one(".field-line Select").focus()

@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from loraforge.tui.forms import FieldSpec, ParseError, parse, shown
@@ -42,9 +43,13 @@ class FieldRow(Vertical):
             return self.row
 
     class Focused(Message):
-        """The field's control got the focus: its help can be shown."""
+        """A field's control got the focus: its help can be shown.
 
-        def __init__(self, row: FieldRow) -> None:
+        ``row`` is the field: a FieldRow, or a component's or the callbacks' field,
+        each with the ``spec`` its title and help come from.
+        """
+
+        def __init__(self, row: Widget) -> None:
             super().__init__()
             self.row = row
 
