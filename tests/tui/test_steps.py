@@ -264,3 +264,19 @@ async def test_the_help_line_follows_the_focus_into_every_kind_of_field(folder):
         app.query_one("#field-train-callbacks").focus_control()
         await pilot.pause()
         assert help_line().startswith("Callbacks: ")
+
+
+async def test_a_field_with_a_problem_still_shows_what_was_typed(folder):
+    from loraforge.tui.pilot import EXAMPLE_RECIPE
+
+    path = folder / "recipe.toml"
+    path.write_text(EXAMPLE_RECIPE + "\n[train]\nlearning_rate = -1.0\n")
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.show("training")
+        await settle(pilot)
+        field = row(app, "train.learning_rate")
+        assert field.has_class("has-problem")
+        typed = field.query_one(Input)
+        assert typed.value == "-1"
+        assert typed.content_region.height == 1  # the line it is typed on is not drawn over
