@@ -54,6 +54,10 @@ class Wizard(App):
         Binding("ctrl+r", "save_and_run", "Save & run", id="wizard.run", priority=True),
         Binding("ctrl+o", "browse", "Browse", id="wizard.browse"),
         Binding("ctrl+q", "quit_wizard", "Quit", id="wizard.quit", priority=True),
+        # before the key reaches a field: text typed right after tab (over SSH it comes in the
+        # same read) goes to the next field, not into the one being left
+        Binding("tab", "next_field", show=False, priority=True),
+        Binding("shift+tab", "previous_field", show=False, priority=True),
     ]
 
     def __init__(self, draft: Draft, plugins: Any = None, *,
@@ -160,6 +164,15 @@ class Wizard(App):
             step.draft_changed()
         if focus:
             self.call_after_refresh(step.focus_first)
+
+    def action_next_field(self) -> None:
+        if isinstance(self.focused, StepList):
+            self.focused.action_select()  # the highlighted step, at its first field
+        else:
+            self.screen.focus_next()
+
+    def action_previous_field(self) -> None:
+        self.screen.focus_previous()
 
     def action_next(self) -> None:
         names = [s.NAME for s in self.steps]

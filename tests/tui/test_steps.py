@@ -280,3 +280,24 @@ async def test_a_field_with_a_problem_still_shows_what_was_typed(folder):
         typed = field.query_one(Input)
         assert typed.value == "-1"
         assert typed.content_region.height == 1  # the line it is typed on is not drawn over
+
+
+async def test_keys_typed_at_once_after_tab_go_to_the_next_field(folder):
+    """Over a slow SSH link, tab and the text after it arrive together, in one read."""
+    from textual import events
+
+    from loraforge.tui.pilot import EXAMPLE_RECIPE
+
+    path = folder / "recipe.toml"
+    path.write_text(EXAMPLE_RECIPE)
+    app = Wizard(Draft.open(path), builtin_plugins())
+    async with app.run_test(size=(100, 40)) as pilot:
+        app.show("data")
+        await settle(pilot)
+        row(app, "data.path").query_one(Input).focus()
+        await pilot.pause()
+        for key, character in [("tab", "\t"), ("v", "v"), ("a", "a"), ("l", "l")]:
+            app.post_message(events.Key(key, character))  # as the terminal's driver does
+        await settle(pilot)
+        assert row(app, "data.path").query_one(Input).value == "reviews.jsonl"
+        assert row(app, "data.split").query_one(Input).value == "val"

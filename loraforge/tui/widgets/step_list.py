@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.binding import Binding
 from textual.content import Content
 from textual.message import Message
 from textual.widgets import OptionList
@@ -28,9 +27,9 @@ def label(title: str, state: str) -> Content:
 class StepList(OptionList):
     """One line per step: ○ not visited yet, ● done, ✗ has problems, ▸ on screen."""
 
-    # tab opens the highlighted step at its first field, as enter does: without it, tab went
-    # to the step's scrolling frame, where typing and enter do nothing
-    BINDINGS = [Binding("tab", "select", "Open step", show=False)]
+    # tab opens the highlighted step at its first field, as enter does (the wizard's tab
+    # binding does it, before any widget sees the key): without it, tab went to the step's
+    # scrolling frame, where typing and enter do nothing
 
     class Picked(Message):
         """A step was chosen in the sidebar."""
