@@ -15,7 +15,7 @@ import torch
 
 from loraforge.engine.model import apply_lora, load_base
 from loraforge.errors import LoraforgeError
-from loraforge.estimate import estimate, find_gpu, fixes
+from loraforge.estimate import estimate, find_gpu, fixes, size_text
 from loraforge.modelinfo import selection
 from loraforge.plan import bind
 from loraforge.recipe import recipe_from_dict
@@ -205,3 +205,11 @@ def test_an_architecture_transformers_cannot_build_says_what_it_can_estimate(tmp
         estimate(recipe({"loader": "llama", "path": str(folder)}), plugins=plugins)
     assert "model_type 'odd'" in error.value.message
     assert "CUDA context" in error.value.hint and "activations" in error.value.hint
+
+
+@pytest.mark.parametrize(("count", "text"), [
+    (int(7.01 * 2**30), "7.01 GiB"), (500 * 2**20, "0.49 GiB"), (40 * 2**20, "40.0 MiB"),
+    (2**17, "0.1 MiB"), (32_768, "32.0 KiB"), (0, "0.0 KiB"),
+])
+def test_a_size_is_said_in_the_unit_where_its_digits_say_something(count, text):
+    assert size_text(count) == text

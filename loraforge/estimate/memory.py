@@ -18,8 +18,13 @@ GIB = 2**30
 
 
 def size_text(count: int) -> str:
-    """Bytes in GiB, or in MiB below a tenth of a GiB (where 0.00 GiB would say nothing)."""
-    return f"{count / GIB:.2f} GiB" if count >= GIB / 10 else f"{count / MIB:.1f} MiB"
+    """Bytes in GiB; below a tenth of one in MiB, and below a tenth of that in KiB
+    (where 0.00 GiB or 0.0 MiB would say nothing)."""
+    if count >= GIB / 10:
+        return f"{count / GIB:.2f} GiB"
+    if count >= MIB / 10:
+        return f"{count / MIB:.1f} MiB"
+    return f"{count / 2**10:.1f} KiB"
 
 CUDA_CONTEXT = 500 * MIB
 """The CUDA context and the kernels torch loads into it: 300 to 600 MiB on recent GPUs and
