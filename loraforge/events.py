@@ -184,6 +184,7 @@ class RunEnded(Event):
     runtime_s: float | None = None
     output_dir: str | None = None
     train_loss: float | None = None
+    epoch: float | None = None
     checkpoint: str | None = None
     error: dict[str, Any] | None = None
     signal: str | None = None

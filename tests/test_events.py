@@ -63,6 +63,10 @@ def test_run_events_to_standard_output_hold_only_json_and_every_kind_is_document
     for kind in kinds:
         section(kind)
     assert lines[-1]["event"] == "run_ended" and lines[-1]["status"] == "finished"
+    steps = [line for line in lines if line["event"] == "step"]
+    # the epochs at the end, whichever step was logged last
+    assert lines[-1]["epoch"] == pytest.approx(steps[-1]["metrics"]["epoch"] * 3 /
+                                               steps[-1]["step"], abs=1e-3)
     # the human log went to standard error: the engine's lines and the console callback's
     assert "› LoRA r=4 on q_proj, v_proj" in err and "finished 3 steps" in err
     # the output folder holds the same stream

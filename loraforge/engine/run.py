@@ -367,7 +367,7 @@ class Run:
                 self.say(problem)
         self.events.report(RunEnded("finished", phase="save", global_step=finished.global_step,
                                     runtime_s=finished.runtime_s, output_dir=str(output_dir),
-                                    train_loss=finished.train_loss))
+                                    train_loss=finished.train_loss, epoch=session.epoch))
         return finished
 
     # --- how a run ends early ----------------------------------------------------------------
@@ -392,6 +392,7 @@ class Run:
         self.events.end(summary)
         self.events.report(RunEnded(
             status, phase=self.phase_name, global_step=step, runtime_s=runtime,
+            epoch=self.session.epoch if self.session is not None else None,
             output_dir=str(self.start.output_dir) if self.start is not None else None,
             checkpoint=summary["checkpoint"], error=error,
             signal=getattr(exc, "signal_name", "SIGINT" if interrupted else None),

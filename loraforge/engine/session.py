@@ -95,6 +95,12 @@ class TrainingSession:
         """The optimizer steps done so far (the start point's before training began)."""
         return self.trainer.state.global_step if self.trainer is not None else self.start.step
 
+    @property
+    def epoch(self) -> float | None:
+        """The epochs done so far, in fractions of one (None before training began)."""
+        epoch = self.trainer.state.epoch if self.trainer is not None else None
+        return round(float(epoch), 4) if epoch is not None else None
+
     def _nothing_left_to_train(self, checkpoint: checkpoints.Checkpoint):
         """The checkpoint is at (or past) the last step: take its adapter as the result.
 

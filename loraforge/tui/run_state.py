@@ -138,6 +138,7 @@ class RunState:
         self.phase, self.progress = event.get("phase") or self.phase, None
         if event.get("global_step") is not None:
             self.step = _int(event["global_step"]) or self.step
+        self.epoch = _number(event.get("epoch"), self.epoch)  # beyond the last logged step's
         self.checkpoint = event.get("checkpoint") or self.checkpoint
         error = event.get("error")
         if isinstance(error, dict):

@@ -242,6 +242,18 @@ async def test_a_resumed_runs_file_shows_its_whole_history_on_one_chart(tmp_path
     assert not app.is_running
 
 
+async def test_the_end_shows_the_last_step_and_epoch_not_the_last_logged_ones(tmp_path):
+    events = tmp_path / "events.jsonl"
+    # steps 1-8 of 10 logged, and the run ended at step 10: one whole epoch
+    events.write_text(segment(1, 8, 1000) + line(
+        "run_ended", 1010, status="finished", phase="save", global_step=10, epoch=1.0,
+        runtime_s=10.0, output_dir="/runs/r", train_loss=3.0))
+    app = WatchApp(events)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "step 10/10 · epoch 1.00" in shown(run_view(app).query_one(RunFacts))
+
+
 async def test_the_view_waits_for_the_file_and_a_half_written_line(tmp_path):
     events = tmp_path / "late.jsonl"
     app = WatchApp(events, poll_seconds=0.05)
