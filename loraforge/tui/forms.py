@@ -11,6 +11,7 @@ textual.
 
 from __future__ import annotations
 
+import enum
 import math
 import types
 import typing
@@ -36,6 +37,9 @@ class FieldSpec:
     kind: Kind
     default: Any = None
     choices: tuple[str, ...] = ()
+    """How each choice is shown."""
+    values: tuple[Any, ...] = ()
+    """What each choice puts in the recipe (a Literal's own values, an Enum's values)."""
     required: bool = False
     optional: bool = False
     """The field may be left empty (its value is then None)."""
@@ -57,12 +61,15 @@ def _unwrap(annotation: Any) -> tuple[Any, bool]:
     return annotation, False
 
 
-def _kind(annotation: Any) -> tuple[Kind, tuple[str, ...]]:
+def _kind(annotation: Any) -> tuple[Kind, tuple[Any, ...]]:
+    """The kind of field, and the values of its choices (for a choice)."""
     origin = typing.get_origin(annotation)
     if origin is typing.Annotated:
         return _kind(typing.get_args(annotation)[0])
     if origin is Literal:
-        return "choice", tuple(str(a) for a in typing.get_args(annotation))
+        return "choice", typing.get_args(annotation)
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "choice", tuple(member.value for member in annotation)
     if annotation is ComponentRef or (origin in (typing.Union, types.UnionType)
                                       and ComponentRef in typing.get_args(annotation)):
         return "component", ()
@@ -95,17 +102,20 @@ def field_specs(model: type[BaseModel]) -> list[FieldSpec]:
     specs = []
     for key, field in model.model_fields.items():
         annotation, optional = _unwrap(field.annotation)
-        kind, choices = _kind(annotation)
+        kind, values = _kind(annotation)
         default = field.get_default(call_default_factory=True)
         if default is PydanticUndefined:
             default = None
+        if isinstance(default, enum.Enum):
+            default = default.value
         if isinstance(default, ComponentRef):
             default = default.to_toml()
         elif isinstance(default, list):
             default = [d.to_toml() if isinstance(d, ComponentRef) else d for d in default]
         specs.append(FieldSpec(
             key=key, title=field.title or key.replace("_", " ").capitalize(),
-            help=field.description or "", kind=kind, default=default, choices=choices,
+            help=field.description or "", kind=kind, default=default,
+            choices=tuple(str(value) for value in values), values=values,
             required=field.is_required(), optional=optional or default is None,
             bounds=_bounds(field),
         ))

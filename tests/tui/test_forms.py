@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import enum
+from typing import Literal
+
 import pytest
+from pydantic import BaseModel
 
 from loraforge.recipe import Recipe
 from loraforge.tui.forms import ParseError, field_specs, parse, shown
@@ -34,3 +38,48 @@ def test_numbers_are_read_as_numbers_or_refused_in_words():
         parse(spec_of("lora", "r"), "sixteen")
     with pytest.raises(ParseError, match="finite"):
         parse(spec_of("train", "learning_rate"), "inf")
+
+
+class Pooling(enum.Enum):
+    MEAN = "mean"
+    SUM = "sum"
+
+
+class Choosy(BaseModel):
+    every: Literal[1, 2, 4] = 2
+    pooling: Pooling = Pooling.MEAN
+
+
+def test_choices_that_are_not_text_keep_their_own_values():
+    every, pooling = field_specs(Choosy)
+    assert (every.kind, every.choices, every.values, every.default) == (
+        "choice", ("1", "2", "4"), (1, 2, 4), 2)
+    assert (pooling.kind, pooling.choices, pooling.values, pooling.default) == (
+        "choice", ("mean", "sum"), ("mean", "sum"), "mean")
+
+
+async def test_a_choice_puts_its_own_value_in_the_recipe_not_its_label():
+    from textual.app import App
+    from textual.widgets import Select
+
+    from loraforge.tui.widgets.field_row import FieldRow
+
+    every = field_specs(Choosy)[0]
+    posted = []
+
+    class Host(App):
+        def compose(self):
+            yield FieldRow(every, ("options", "every"), None)
+
+        def on_field_row_changed(self, event: FieldRow.Changed) -> None:
+            posted.append(event.value)
+
+    async with Host().run_test() as pilot:
+        await pilot.pause()
+        select = pilot.app.query_one(Select)
+        assert select.value == 2  # the default, shown as "2"
+        select.focus()
+        await pilot.press("enter", "down", "enter")
+        await pilot.pause()
+    assert posted == [4]
+    assert Choosy.model_validate({"every": posted[0]}).every == 4

@@ -80,9 +80,9 @@ class FieldRow(Vertical):
                 box.compact = True
                 yield box
             elif spec.kind == "choice":
-                options = [(choice, choice) for choice in spec.choices]
+                options = list(zip(spec.choices, spec.values, strict=True))
                 current = spec.default if value is None else value
-                yield Choice(options, value=current if current in spec.choices else Select.NULL,
+                yield Choice(options, value=current if current in spec.values else Select.NULL,
                              allow_blank=spec.optional, classes="field-control", compact=True)
             else:
                 kind = {"integer": "integer", "number": "number"}.get(spec.kind, "text")
