@@ -12,7 +12,9 @@ textual.
 from __future__ import annotations
 
 import enum
+import json
 import math
+import tomllib
 import types
 import typing
 from dataclasses import dataclass
@@ -24,7 +26,8 @@ from pydantic_core import PydanticUndefined
 from loraforge.recipe import ComponentRef
 
 Kind = Literal["text", "integer", "number", "bool", "choice", "list", "component",
-               "components"]
+               "components", "toml"]
+"""``toml``: a table or a nested model, typed as a TOML inline value (``{lr = 1e-4}``)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,12 @@ def _kind(annotation: Any) -> tuple[Kind, tuple[Any, ...]]:
         return "component", ()
     if origin is list:
         (item,) = typing.get_args(annotation) or (str,)
-        return ("components" if item is ComponentRef else "list"), ()
+        if item is ComponentRef:
+            return "components", ()
+        return ("list" if item in (str, int, float) else "toml"), ()
+    if origin is dict or annotation is dict or (
+            isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+        return "toml", ()
     if annotation is bool:
         return "bool", ()
     if annotation is int:
@@ -133,8 +141,8 @@ def parse(spec: FieldSpec, text: str) -> Any:
         return unescape(text)
     text = text.strip()
     if not text:
-        if spec.optional or not spec.required and spec.default is None:
-            return None
+        if spec.optional or not spec.required:
+            return None  # cleared: the default applies
         if spec.kind in ("text",):
             return ""
         raise ParseError("required")
@@ -154,6 +162,12 @@ def parse(spec: FieldSpec, text: str) -> Any:
             else value
     if spec.kind == "list":
         return [part.strip() for part in text.split(",") if part.strip()]
+    if spec.kind == "toml":
+        try:
+            return tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            raise ParseError('a TOML value, such as {name = "x", weight = 0.5} or '
+                             '["a", "b"]') from None
     return text
 
 
@@ -163,11 +177,35 @@ def shown(spec: FieldSpec, value: Any) -> str:
         return ""
     if spec.kind == "list" and isinstance(value, list):
         return ", ".join(str(v) for v in value)
+    if spec.kind == "toml":
+        return inline_toml(value)
     if isinstance(value, float):
         return f"{value:g}"
     if spec.kind == "text" and isinstance(value, str):
         return escape(value)
     return str(value)
+
+
+def inline_toml(value: Any) -> str:
+    """``value`` as a TOML inline value, on one line: what a ``toml`` field shows."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
+    if isinstance(value, dict):
+        items = ", ".join(f"{_key(key)} = {inline_toml(item)}" for key, item in value.items())
+        return "{" + items + "}" if items else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(inline_toml(item) for item in value) + "]"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return json.dumps(str(value), ensure_ascii=False)  # a basic string: JSON's escapes are TOML's
+
+
+def _key(key: Any) -> str:
+    text = str(key)
+    return text if text and all(c.isascii() and (c.isalnum() or c in "_-") for c in text) \
+        else json.dumps(text, ensure_ascii=False)
 
 
 _ESCAPES = {"\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r"}

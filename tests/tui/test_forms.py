@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from loraforge.recipe import Recipe
-from loraforge.tui.forms import ParseError, field_specs, parse, shown
+from loraforge.tui.forms import FieldSpec, ParseError, field_specs, parse, shown
 
 
 def spec_of(section: str, key: str):
@@ -83,3 +83,27 @@ async def test_a_choice_puts_its_own_value_in_the_recipe_not_its_label():
         await pilot.pause()
     assert posted == [4]
     assert Choosy.model_validate({"every": posted[0]}).every == 4
+
+
+def test_a_field_cleared_goes_back_to_its_default_and_a_required_one_says_so():
+    rank = spec_of("lora", "r")
+    assert rank.default == 8 and parse(rank, "  ") is None  # None: the default applies
+    with pytest.raises(ParseError, match="required"):
+        parse(FieldSpec(key="n", title="N", help="", kind="integer", required=True), "")
+
+
+class Weighted(BaseModel):
+    weights: dict[str, float] = {}
+    stages: list[dict[str, int]] = []
+
+
+def test_a_table_option_is_typed_as_a_toml_inline_value():
+    weights, stages = field_specs(Weighted)
+    assert weights.kind == stages.kind == "toml"
+    value = {"positive": 2.0, "very bad": 0.5}
+    assert shown(weights, value) == '{positive = 2.0, "very bad" = 0.5}'
+    assert parse(weights, shown(weights, value)) == value
+    assert parse(stages, "[{steps = 10}, {steps = 20}]") == [{"steps": 10}, {"steps": 20}]
+    assert Weighted.model_validate({"weights": parse(weights, "{a = 1}")}).weights == {"a": 1.0}
+    with pytest.raises(ParseError, match="a TOML value"):
+        parse(weights, "positive: 2")
