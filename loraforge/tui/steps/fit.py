@@ -18,7 +18,7 @@ from textual.message import Message
 from textual.widgets import Label, Select, Static
 
 from loraforge.tui.steps.base import Step
-from loraforge.tui.widgets.choice import Choice
+from loraforge.tui.widgets.form_select import FormSelect
 from loraforge.tui.widgets.panel import Panel
 
 THIS_MACHINE = "__this_machine__"
@@ -48,7 +48,7 @@ class FitStep(Step):
         yield Static(self.INTRO, classes="step-intro")
         with Horizontal(classes="field-line"):
             yield Label("GPU", classes="field-title")
-            yield Choice([("this machine's", THIS_MACHINE), *[(name, name) for name in
+            yield FormSelect([("this machine's", THIS_MACHINE), *[(name, name) for name in
                           facts.known_gpus()]], value=THIS_MACHINE, allow_blank=False,
                          id="fit-gpu", classes="field-control", compact=True)
         yield Panel(id="fit-report")

@@ -19,8 +19,8 @@ from textual.message import Message
 from textual.widgets import Label, Select, Static
 
 from loraforge.tui.forms import FieldSpec, field_specs
-from loraforge.tui.widgets.choice import Choice
 from loraforge.tui.widgets.field_row import FieldPath, FieldRow
+from loraforge.tui.widgets.form_select import FormSelect
 
 AUTO = "__auto__"
 
@@ -61,7 +61,7 @@ class ComponentField(Vertical):
         options, current = self._options()
         with Horizontal(classes="field-line"):
             yield Label(self.spec.title, classes="field-title")
-            yield Choice(options, value=current if current is not None else Select.NULL,
+            yield FormSelect(options, value=current if current is not None else Select.NULL,
                          allow_blank=False, classes="field-control", compact=True)
         yield Static("", classes="component-description")
         yield Static("", classes="field-problem")

@@ -21,7 +21,7 @@ from textual.widget import Widget
 from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from loraforge.tui.forms import FieldSpec, ParseError, parse, shown
-from loraforge.tui.widgets.choice import Choice
+from loraforge.tui.widgets.form_select import FormSelect
 
 FieldPath = tuple[str, ...]
 
@@ -82,7 +82,7 @@ class FieldRow(Vertical):
             elif spec.kind == "choice":
                 options = list(zip(spec.choices, spec.values, strict=True))
                 current = spec.default if value is None else value
-                yield Choice(options, value=current if current in spec.values else Select.NULL,
+                yield FormSelect(options, value=current if current in spec.values else Select.NULL,
                              allow_blank=spec.optional, classes="field-control", compact=True)
             else:
                 kind = {"integer": "integer", "number": "number"}.get(spec.kind, "text")

@@ -4,7 +4,7 @@ Textual's :class:`~textual.widgets.Select` shows its value as it mounts,
 through a label its own child composes; when the app is slow (a form
 mounted as the plugins load, or as the wizard quits), the child may not
 have composed that label yet and the select raises ``NoMatches``, which
-ends the app with a traceback (textual#6581). :class:`Choice` keeps the
+ends the app with a traceback (textual#6581). :class:`FormSelect` keeps the
 value until its label exists and shows it then; otherwise it is a Select.
 """
 
@@ -17,7 +17,7 @@ from textual.widgets import Select, Static
 from textual.widgets._select import NoSelection, SelectCurrent, SelectOverlay
 
 
-class ChoiceCurrent(SelectCurrent):
+class FormSelectCurrent(SelectCurrent):
     """The line showing the value, which keeps it until its label is composed."""
 
     def update(self, label: RenderableType | NoSelection) -> None:
@@ -33,10 +33,10 @@ class ChoiceCurrent(SelectCurrent):
         self.update(self.label)
 
 
-class Choice(Select):
+class FormSelect(Select):
     """A Select whose value line waits for its label (see the module's note)."""
 
     def compose(self) -> ComposeResult:
-        yield ChoiceCurrent(self.prompt)
+        yield FormSelectCurrent(self.prompt)
         yield SelectOverlay(type_to_search=self._type_to_search).data_bind(
             compact=Select.compact)
