@@ -257,8 +257,22 @@ class RunScreen(Screen[RunOutcome]):
                 self.dismiss(self.outcome or RunOutcome("running", None, self.state.output_dir,
                                                         self.state.checkpoint))
 
-        if not self.live:
+        if not self.live and not self.output.running:
             close()
+            return
+        if not self.live:  # an eval or a merge started from here is still going
+            from loraforge.tui.choice import Choice
+
+            def stop_it(answer: str | None) -> None:
+                if answer == "stop":
+                    self.output.stop()
+                    close()
+
+            self.app.push_screen(Choice(
+                f"`{self.output.command}` is still running. Stop it (what it has not finished "
+                "is not kept), or stay until it ends?",
+                [("stop", "Stop it and close", "warning")], back="Stay", back_id="stay",
+                prefix="command-"), stop_it)
             return
         from loraforge.tui.leave_run import LeaveRun
 

@@ -455,6 +455,36 @@ async def test_leaving_a_live_run_running_closes_the_view_and_leaves_the_process
         sleeper.wait()
 
 
+async def test_closing_the_view_while_a_merge_runs_asks_and_interrupts_it(tmp_path,
+                                                                        monkeypatch):
+    from loraforge.tui.widgets import command_output
+
+    told = tmp_path / "told.txt"  # what the command does when interrupted
+    slow = ("import pathlib, sys, time\ntry:\n    time.sleep(60)\nexcept KeyboardInterrupt:\n"
+            f"    pathlib.Path({str(told)!r}).write_text('interrupted')\n    sys.exit(130)\n")
+    monkeypatch.setattr(command_output, "loraforge_command",
+                        lambda *words: [sys.executable, "-c", slow])
+    events = tmp_path / "events.jsonl"
+    events.write_text(segment(1, 2, 1000) + line(
+        "run_ended", 1003, status="finished", phase="save", global_step=2, output_dir="/runs/r"))
+    app = WatchApp(events)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        view = run_view(app)
+        view.output.start("merge", "/runs/r", "/runs/r-merged")
+        await wait_for(pilot, lambda: view.output.process is not None, seconds=10)
+        await pilot.press("q")
+        assert "`loraforge merge /runs/r /runs/r-merged` is still running" in str(
+            app.screen.question)
+        await pilot.press("escape")  # stay
+        assert run_view(app) is view and view.output.process.poll() is None
+        await pilot.press("q")
+        await pilot.click("#command-stop")
+        await wait_for(pilot, lambda: not app.is_running, seconds=10)
+    view.output.process.wait(timeout=10)
+    assert told.read_text() == "interrupted"  # ctrl+c's signal: its clean-up ran
+
+
 def test_the_stylesheets_are_part_of_the_distribution():
     import fnmatch
     import tomllib

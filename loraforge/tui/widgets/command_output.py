@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
 import sys
 
@@ -36,13 +37,14 @@ class CommandOutput(RichLog):
     def __init__(self, **kwargs) -> None:
         super().__init__(wrap=True, markup=False, highlight=False, **kwargs)
         self.running = False
+        self.words: list[str] = []
         self.process: subprocess.Popen | None = None
 
     def start(self, *words: str) -> None:
         """Run ``loraforge WORDS...`` and show what it prints, as wide as the screen."""
-        self.running = True
+        self.running, self.words = True, list(words)
         self.clear()
-        self.write(Text(f"$ {shlex.join(['loraforge', *words])}", style="bold"))
+        self.write(Text(f"$ {self.command}", style="bold"))
         # this log may be hidden still, without a width of its own: the screen's is the one
         self._run(list(words), max(self.screen.size.width - 4, 40))
 
@@ -69,9 +71,18 @@ class CommandOutput(RichLog):
         except RuntimeError:
             pass  # the app closed: nobody is left to show it to
 
-    def on_unmount(self) -> None:
+    @property
+    def command(self) -> str:
+        """The command running (or run last), as a person would type it."""
+        return shlex.join(["loraforge", *self.words])
+
+    def stop(self) -> None:
+        """Interrupt the command as ctrl+c would: a merge removes its unfinished folder."""
         if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # an eval or merge nobody waits for any more
+            self.process.send_signal(signal.SIGINT)
+
+    def on_unmount(self) -> None:
+        self.stop()  # an eval or merge nobody waits for any more
 
     def _finish(self, words: list[str], code: int, problem: str) -> None:
         self.running = False
