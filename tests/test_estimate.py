@@ -209,7 +209,7 @@ def test_an_architecture_transformers_cannot_build_says_what_it_can_estimate(tmp
 
 @pytest.mark.parametrize(("count", "text"), [
     (int(7.01 * 2**30), "7.01 GiB"), (500 * 2**20, "0.49 GiB"), (40 * 2**20, "40.0 MiB"),
-    (2**17, "0.1 MiB"), (32_768, "32.0 KiB"), (0, "0.0 KiB"),
+    (2**20, "1.0 MiB"), (2**17, "128.0 KiB"), (32_768, "32.0 KiB"), (0, "0.0 KiB"),
 ])
 def test_a_size_is_said_in_the_unit_where_its_digits_say_something(count, text):
     assert size_text(count) == text

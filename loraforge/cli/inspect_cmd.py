@@ -53,7 +53,8 @@ def handle(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.modelinfo import facts, human, model_config, selections
+    from loraforge.estimate import size_text
+    from loraforge.modelinfo import facts, model_config, selections
     from loraforge.plan import bind
 
     recipe = recipe_of(args)
@@ -92,6 +93,6 @@ def handle(args: argparse.Namespace) -> int:
     for number, item in enumerate(chosen):
         name = item.selector + (" (recipe)" if number == 0 else "")
         table.add_row(name, ", ".join(item.targets), str(item.modules), f"{item.trainable:,}",
-                      f"{item.share:.3%}", f"{human(item.adapter_bytes)}B")
+                      f"{item.share:.3%}", size_text(item.adapter_bytes))
     console.print(table)
     return 0

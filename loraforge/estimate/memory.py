@@ -18,11 +18,11 @@ GIB = 2**30
 
 
 def size_text(count: int) -> str:
-    """Bytes in GiB; below a tenth of one in MiB, and below a tenth of that in KiB
-    (where 0.00 GiB or 0.0 MiB would say nothing)."""
+    """Bytes in GiB; below a tenth of one in MiB, and below one MiB in KiB
+    (where 0.00 GiB or 0.1 MiB would say little)."""
     if count >= GIB / 10:
         return f"{count / GIB:.2f} GiB"
-    if count >= MIB / 10:
+    if count >= MIB:
         return f"{count / MIB:.1f} MiB"
     return f"{count / 2**10:.1f} KiB"
 

@@ -96,14 +96,16 @@ def model_summary(recipe: Any, plugins: Any) -> str:
 def targets_summary(recipe: Any, plugins: Any) -> str:
     """What the recipe's LoRA would train: the modules it hits, and the trainable count."""
     from loraforge.engine.quiet import quiet_libraries
-    from loraforge.modelinfo import human, model_config, module_ranges, selection
+    from loraforge.estimate import size_text
+    from loraforge.modelinfo import model_config, module_ranges, selection
     from loraforge.plan import bind
 
     with quiet_libraries():
         plan = bind(recipe, plugins)
         chosen = selection(plan, model_config(plan))
     lines = [f"{chosen.trainable:,} trainable parameters of {chosen.total:,} "
-             f"({chosen.share:.3%}); the adapter file is about {human(chosen.adapter_bytes)}B",
+             f"({chosen.share:.3%}); the adapter file is about "
+             f"{size_text(chosen.adapter_bytes)}",
              f"LoRA on {', '.join(chosen.targets)}: {chosen.modules} modules"]
     lines += [f"  {name}" for name in module_ranges(chosen.module_names)]
     return "\n".join(lines)
