@@ -479,13 +479,14 @@ def validation_problems(exc: ValidationError, *, prefix: str = "",
 
 def _one_per_union(problems: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """lora.targets takes a component or a list of names: one problem saying both, not two."""
+    not_a_list = "Input should be a valid list"
     component = {field for field, message in problems if message.startswith(NAME_A_COMPONENT)}
+    listed = {field for field, message in problems if message == not_a_list} & component
     merged = []
     for field, message in problems:
-        if field in component and message == "Input should be a valid list":
+        if field in listed and message == not_a_list:
             continue
-        if field in component and message.startswith(NAME_A_COMPONENT) and any(
-                f == field and m == "Input should be a valid list" for f, m in problems):
+        if field in listed:
             named = _name_a_component(field)
             message = message.replace(named, named + ', or a list of module names such as '
                                       '["q_proj", "v_proj"]', 1)
@@ -546,8 +547,24 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> None:
         node[path[-1]] = value
 
 
+def check_recipe_path(path: Path, *, missing_hint: str) -> None:
+    """Refuse a folder, or a path with no file, before a recipe is read from it."""
+    if path.is_dir():
+        raise RecipeError(
+            [f"{path} is a folder, not a recipe file"],
+            hint="Give the path of one of the .toml files in it.",
+        )
+    if not path.is_file():
+        raise RecipeError([f"no such file: {path}"], hint=missing_hint)
+
+
 def read_toml(path: Path) -> dict[str, Any]:
     """A TOML file's tables; a UTF-8 byte-order mark at its start is read past."""
+    return read_toml_text(path)[1]
+
+
+def read_toml_text(path: Path) -> tuple[str, dict[str, Any]]:
+    """A TOML file's text (past a UTF-8 byte-order mark) and its tables, read once."""
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -557,7 +574,7 @@ def read_toml(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise RecipeError([f"cannot read the file: {exc.strerror}"], where=str(path)) from None
     try:
-        return tomllib.loads(text)
+        return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(
             [f"not valid TOML: {exc}"], where=str(path),
@@ -571,16 +588,8 @@ def read_toml(path: Path) -> dict[str, Any]:
 def load_recipe(path: str | Path, overrides: list[str] | None = None) -> Recipe:
     """Read and validate a recipe file, reporting every problem at once."""
     path = Path(path)
-    if path.is_dir():
-        raise RecipeError(
-            [f"{path} is a folder, not a recipe file"],
-            hint="Give the path of one of the .toml files in it.",
-        )
-    if not path.is_file():
-        raise RecipeError(
-            [f"no such file: {path}"],
-            hint="Give the path to a recipe .toml file; the recipes/ folder has examples.",
-        )
+    check_recipe_path(path, missing_hint="Give the path to a recipe .toml file; the recipes/ "
+                      "folder has examples.")
     data = read_toml(path)
     apply_overrides(data, overrides or [])
     return recipe_from_dict(data, source=str(path))

@@ -44,18 +44,13 @@ class Draft:
     @classmethod
     def open(cls, path: str | Path) -> Draft:
         """The recipe in ``path``, to edit; RecipeError if it is not TOML at all."""
-        from loraforge.recipe import read_toml
+        from loraforge.recipe import check_recipe_path, read_toml_text
 
         path = Path(path)
-        if path.is_dir():
-            raise RecipeError([f"{path} is a folder, not a recipe file"],
-                              hint="Give the path of one of the .toml files in it, or start a "
-                              "recipe with loraforge new.")
-        if not path.is_file():
-            raise RecipeError([f"no such file: {path}"],
-                              hint="Give a recipe to edit, or start one with loraforge new.")
-        data = read_toml(path)  # a file that cannot be read is told as validate tells it
-        return cls(path, data, text=path.read_text(encoding="utf-8-sig"))
+        check_recipe_path(path, missing_hint="Give a recipe to edit, or start one with "
+                          "loraforge new.")
+        text, data = read_toml_text(path)  # what cannot be read is told as validate tells it
+        return cls(path, data, text=text)
 
     @property
     def is_new(self) -> bool:
