@@ -152,7 +152,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.json:
         warnings = [{"code": code, "message": message} for code, message in plugins.warnings]
         print(json.dumps({"api_version": API_VERSION, "plugins": rows, "failed": failed(plugins),
-                          "clashes": clashes(plugins), "warnings": warnings}, indent=2), file=args.results)
+                          "clashes": clashes(plugins), "warnings": warnings}, indent=2),
+              file=args.results)
         return 0
 
     from rich.console import Console

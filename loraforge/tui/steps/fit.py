@@ -48,9 +48,10 @@ class FitStep(Step):
         yield Static(self.INTRO, classes="step-intro")
         with Horizontal(classes="field-line"):
             yield Label("GPU", classes="field-title")
-            yield FormSelect([("this machine's", THIS_MACHINE), *[(name, name) for name in
-                          facts.known_gpus()]], value=THIS_MACHINE, allow_blank=False,
-                         id="fit-gpu", classes="field-control", compact=True)
+            cards = [("this machine's", THIS_MACHINE), *[(name, name) for name in
+                                                          facts.known_gpus()]]
+            yield FormSelect(cards, value=THIS_MACHINE, allow_blank=False, id="fit-gpu",
+                             classes="field-control", compact=True)
         yield Panel(id="fit-report")
 
     @on(Select.Changed, "#fit-gpu")

@@ -62,7 +62,7 @@ class ComponentField(Vertical):
         with Horizontal(classes="field-line"):
             yield Label(self.spec.title, classes="field-title")
             yield FormSelect(options, value=current if current is not None else Select.NULL,
-                         allow_blank=False, classes="field-control", compact=True)
+                             allow_blank=False, classes="field-control", compact=True)
         yield Static("", classes="component-description")
         yield Static("", classes="field-problem")
         yield Vertical(classes="component-options")

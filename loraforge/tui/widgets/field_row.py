@@ -82,8 +82,9 @@ class FieldRow(Vertical):
             elif spec.kind == "choice":
                 options = list(zip(spec.choices, spec.values, strict=True))
                 current = spec.default if value is None else value
-                yield FormSelect(options, value=current if current in spec.values else Select.NULL,
-                             allow_blank=spec.optional, classes="field-control", compact=True)
+                chosen = current if current in spec.values else Select.NULL
+                yield FormSelect(options, value=chosen, allow_blank=spec.optional,
+                                 classes="field-control", compact=True)
             else:
                 kind = {"integer": "integer", "number": "number"}.get(spec.kind, "text")
                 yield Input(shown(spec, value),
