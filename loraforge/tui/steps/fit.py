@@ -48,8 +48,8 @@ class FitStep(Step):
         yield Static(self.INTRO, classes="step-intro")
         with Horizontal(classes="field-line"):
             yield Label("GPU", classes="field-title")
-            cards = [("this machine's", THIS_MACHINE), *[(name, name) for name in
-                                                          facts.known_gpus()]]
+            cards = [(name, name) for name in facts.known_gpus()]
+            cards.insert(0, ("this machine's", THIS_MACHINE))
             yield FormSelect(cards, value=THIS_MACHINE, allow_blank=False, id="fit-gpu",
                              classes="field-control", compact=True)
         yield Panel(id="fit-report")
