@@ -38,7 +38,7 @@ def shown(widget) -> str:
     return console.export_text()
 
 
-def text_of(log) -> str:
+def log_text(log) -> str:
     """What a RichLog shows, its wrapped lines joined again."""
     return " ".join(" ".join(strip.text for strip in log.lines).split())
 
@@ -289,12 +289,12 @@ async def test_lines_that_are_no_events_are_skipped_and_counted_in_the_log(tmp_p
         view = run_view(app)
         assert view.state.step == 3  # the events around the damage are all there
         log = view.query_one("#run-log", RichLog)
-        await wait_for(pilot, lambda: "could not be read" in text_of(log), seconds=10)
-        assert "3 lines of" in text_of(log) and view.events.skipped == 3
+        await wait_for(pilot, lambda: "could not be read" in log_text(log), seconds=10)
+        assert "3 lines of" in log_text(log) and view.events.skipped == 3
         with events.open("ab") as stream:
             stream.write(b"{not json\n")
-        await wait_for(pilot, lambda: "4 lines of" in text_of(log), seconds=10)
-        assert text_of(log).count("could not be read as events") == 2  # told again, not at every tick
+        await wait_for(pilot, lambda: "4 lines of" in log_text(log), seconds=10)
+        assert log_text(log).count("could not be read as events") == 2  # told again, not at every tick
 
 
 async def test_a_run_started_elsewhere_whose_process_is_gone_is_shown_as_died(tmp_path):

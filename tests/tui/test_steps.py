@@ -17,7 +17,7 @@ from loraforge.recipe import load_recipe
 from loraforge.testing import builtin_plugins, registered
 from loraforge.tui.app import Wizard
 from loraforge.tui.draft import Draft
-from loraforge.tui.pilot import settle
+from loraforge.tui.pilot import EXAMPLE_RECIPE, settle
 from loraforge.tui.widgets.field_row import FieldRow
 from loraforge.tui.widgets.step_list import StepList
 
@@ -36,6 +36,13 @@ def text_of(app, selector: str) -> str:
 
 def row(app, field: str) -> FieldRow:
     return next(r for r in app.query(FieldRow) if r.field_id == field)
+
+
+def example_wizard(folder: Path, more: str = "") -> Wizard:
+    """The wizard on the pictures' recipe (and ``more`` TOML after it), saved in ``folder``."""
+    path = folder / "recipe.toml"
+    path.write_text(EXAMPLE_RECIPE + more)
+    return Wizard(Draft.open(path), builtin_plugins())
 
 
 async def test_the_trainable_count_comes_before_the_data_and_follows_the_rank(folder):
@@ -238,11 +245,7 @@ async def test_a_model_step_left_empty_has_its_problem_while_the_data_is_missing
 
 
 async def test_the_help_line_follows_the_focus_into_every_kind_of_field(folder):
-    from loraforge.tui.pilot import EXAMPLE_RECIPE
-
-    path = folder / "recipe.toml"
-    path.write_text(EXAMPLE_RECIPE)
-    app = Wizard(Draft.open(path), builtin_plugins())
+    app = example_wizard(folder)
     async with app.run_test(size=(100, 40)) as pilot:
         app.show("data")
         await settle(pilot)
@@ -267,11 +270,7 @@ async def test_the_help_line_follows_the_focus_into_every_kind_of_field(folder):
 
 
 async def test_a_field_with_a_problem_still_shows_what_was_typed(folder):
-    from loraforge.tui.pilot import EXAMPLE_RECIPE
-
-    path = folder / "recipe.toml"
-    path.write_text(EXAMPLE_RECIPE + "\n[train]\nlearning_rate = -1.0\n")
-    app = Wizard(Draft.open(path), builtin_plugins())
+    app = example_wizard(folder, "\n[train]\nlearning_rate = -1.0\n")
     async with app.run_test(size=(80, 24)) as pilot:
         app.show("training")
         await settle(pilot)
@@ -286,11 +285,7 @@ async def test_keys_typed_at_once_after_tab_go_to_the_next_field(folder):
     """Over a slow SSH link, tab and the text after it arrive together, in one read."""
     from textual import events
 
-    from loraforge.tui.pilot import EXAMPLE_RECIPE
-
-    path = folder / "recipe.toml"
-    path.write_text(EXAMPLE_RECIPE)
-    app = Wizard(Draft.open(path), builtin_plugins())
+    app = example_wizard(folder)
     async with app.run_test(size=(100, 40)) as pilot:
         app.show("data")
         await settle(pilot)

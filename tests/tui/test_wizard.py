@@ -68,6 +68,11 @@ asyncio.run(main())
     assert json.loads(out.stdout.strip().splitlines()[-1]) == []
 
 
+def told(app) -> str:
+    """What the app's notifications say (a toast is mounted a moment after it is sent)."""
+    return " ".join(str(toast.render()) for toast in app.query(Toast))
+
+
 def _choices(select) -> list[str]:
     options = select.query_one(OptionList)
     return [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
@@ -111,11 +116,7 @@ async def test_the_plugins_load_once_the_first_screen_is_up_and_what_failed_is_t
             loader = app.query_one("#field-model-loader", ComponentField)
             assert "tiny-llama  (llama)" in _choices(loader.query_one(Select))
             assert [row.field_id for row in loader.query(FieldRow)] == ["model.loader.variant"]
-
-            def told() -> str:  # a notification's toast is mounted a moment after it is sent
-                return " ".join(str(toast.render()) for toast in app.query(Toast))
-
-            await wait_for(pilot, lambda: "plugin 'nonesuch' was not loaded" in told(),
+            await wait_for(pilot, lambda: "plugin 'nonesuch' was not loaded" in told(app),
                            seconds=30, what="the plugin that did not load to be told")
             # the recipe was checked with them, and the sidebar says where it stands
             assert app.draft.problems_at("data") == [("data", "required, but missing")]
@@ -249,12 +250,8 @@ async def test_a_save_that_cannot_be_written_is_told_and_the_wizard_goes_on(fold
         recipe.unlink()
         recipe.mkdir()  # the name is a folder now: the recipe cannot be written there
         await pilot.press("ctrl+s")
-
-        def told() -> str:
-            return " ".join(str(toast.render()) for toast in app.query(Toast))
-
-        await wait_for(pilot, lambda: "cannot save" in told(), seconds=30, what="the failure")
-        assert f"cannot save {recipe}" in told() and "Nothing was written over" in told()
+        await wait_for(pilot, lambda: "cannot save" in told(app), seconds=30, what="the failure")
+        assert f"cannot save {recipe}" in told(app) and "Nothing was written over" in told(app)
         assert app.is_running and app.screen is app.screen_stack[0]  # no run was offered
     assert recipe.is_dir() and not list(folder.glob(".recipe.toml.*"))
 
