@@ -296,3 +296,15 @@ async def test_keys_typed_at_once_after_tab_go_to_the_next_field(folder):
         await settle(pilot)
         assert row(app, "data.path").query_one(Input).value == "reviews.jsonl"
         assert row(app, "data.split").query_one(Input).value == "val"
+
+
+async def test_a_data_path_that_is_not_there_is_told_beside_the_field(folder):
+    (folder / "reviews.jsonl").unlink()  # the recipe names it, and it is gone
+    app = example_wizard(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.show("data")
+        await settle(pilot)
+        field = row(app, "data.path")
+        problem = str(field.query_one(".field-problem", Static).render())
+        assert "no such file or folder" in problem and "reviews.jsonl" in problem
+        assert field.has_class("has-problem")

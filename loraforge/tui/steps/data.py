@@ -18,6 +18,7 @@ from textual.widgets import Static
 from textual.worker import get_current_worker
 
 from loraforge.tui.steps.base import Step
+from loraforge.tui.widgets.field_row import FieldRow
 from loraforge.tui.widgets.panel import Panel
 
 PREVIEW_SAMPLES = 3
@@ -80,6 +81,7 @@ class DataStep(Step):
             return  # a newer preview is on its way
         except Exception as exc:  # a LoraforgeError says what is wrong; anything else too
             self.app.call_from_thread(self._show, None, facts.problem_text(exc))
+            self.app.call_from_thread(self._show_beside_field, exc)
             return
         finally:
             self.previews_running -= 1
@@ -91,6 +93,14 @@ class DataStep(Step):
             raise Superseded  # the recipe changed since: stop tokenizing a file no one will see
         self.app.call_from_thread(self.query_one("#data-progress", Static).update,
                                   f"tokenizing {done:,} of {total:,} rows…")
+
+    def _show_beside_field(self, exc: Exception) -> None:
+        """A reading problem that names a field of this step (no such data.path) is shown
+        beside it too: on a small terminal the preview is below the fold, out of sight."""
+        where = getattr(exc, "where", None)
+        for row in self.query(FieldRow):
+            if row.field_id == where:
+                row.show_problem(exc.message)
 
     def _show(self, renderable: Any, note: str) -> None:
         self.query_one("#data-progress", Static).update(note)
